@@ -1,0 +1,49 @@
+"""Shared pytest fixtures: paths to the committed fixtures and to the optional ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+SHARED_DATA = Path(os.environ.get("EMOTION_EDGE_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def av_clip() -> Path:
+    """A real RAVDESS audio-visual take (actor 05, happy), committed with the tests."""
+    return FIXTURES / "01-01-03-01-01-02-05.mp4"
+
+
+@pytest.fixture(scope="session")
+def speech_flac() -> Path:
+    """A real RAVDESS audio-only speech take (actor 01, angry, 16 kHz FLAC)."""
+    return FIXTURES / "03-01-05-02-01-01-01.flac"
+
+
+def _shared_subdir(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: this test needs the shared data set (set EMOTION_EDGE_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ravdess_speech_dir() -> Path:
+    """../shared/data/ravdess_speech_16k (1440 takes), or skip with the reason."""
+    return _shared_subdir("ravdess_speech_16k")
+
+
+@pytest.fixture(scope="session")
+def ravdess_av_dir() -> Path:
+    """../shared/data/ravdess_av_actor05 (14 AV takes of actor 05), or skip with the reason."""
+    return _shared_subdir("ravdess_av_actor05")
+
+
+@pytest.fixture(scope="session")
+def fer2013_dir() -> Path:
+    """../shared/data/fer2013 (train/ and test/ image folders), or skip with the reason."""
+    return _shared_subdir("fer2013")
