@@ -1,0 +1,5 @@
+"""emotion-edge training side: data sets, the feature cache, models, training and evaluation.
+
+``train`` imports ``edge.features`` so that training and the device share one feature
+implementation; nothing in ``edge`` imports ``train``.
+"""
