@@ -1,0 +1,56 @@
+"""ONNX Runtime backend: CPU here, CUDA or TensorRT execution providers on a Jetson, chosen by config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge.errors import ModelFileError
+from edge.runtime.backend import Backend
+from edge.sidecar import SidecarMismatchError, read_sidecar
+
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ONNX model (fp32 or INT8 QDQ) in an ``onnxruntime.InferenceSession``."""
+
+    def __init__(self, artifact: str | Path, providers: Sequence[str] = DEFAULT_PROVIDERS, threads: int = 0) -> None:
+        artifact = Path(artifact)
+        if not artifact.is_file():
+            raise ModelFileError(f"{artifact}: model file not found")
+        super().__init__(artifact, read_sidecar(artifact))
+        available = set(ort.get_available_providers())
+        unknown = [p for p in providers if p not in available]
+        if unknown:
+            raise ModelFileError(
+                f"{artifact}: execution providers {unknown} are not available; have {sorted(available)}"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(artifact), options, providers=list(providers))
+        except Exception as exc:  # onnxruntime raises its own exception types for corrupt models
+            raise ModelFileError(f"{artifact}: not a loadable ONNX model ({exc})") from exc
+        inputs = self.session.get_inputs()
+        outputs = [o.name for o in self.session.get_outputs()]
+        if [i.name for i in inputs] != [self.sidecar.input_name] or sorted(outputs) != sorted(self.sidecar.outputs):
+            raise SidecarMismatchError(
+                f"{artifact}: the graph has inputs {[i.name for i in inputs]} and outputs {outputs}, its sidecar says "
+                f"{[self.sidecar.input_name]} and {list(self.sidecar.outputs)}"
+            )
+        graph_shape = [dim if isinstance(dim, int) else None for dim in inputs[0].shape]
+        declared = list(self.sidecar.input_shape)
+        if graph_shape != declared:
+            raise SidecarMismatchError(
+                f"{artifact}: the graph takes input shape {graph_shape}, its sidecar says {declared}"
+            )
+        self._output_names = outputs
+
+    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(self._output_names, {self.sidecar.input_name: self.check_input(batch)})
+        return dict(zip(self._output_names, values, strict=True))

@@ -1,0 +1,1 @@
+"""Export: torch models to ONNX with sidecars and parity checks (INT8 and TensorRT build on these)."""

@@ -1,0 +1,41 @@
+"""Decision-level fusion onto the 7-class taxonomy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.fusion import decision_fusion, to_emotions
+from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
+
+
+def test_calm_adds_to_neutral_when_mapping_ravdess_posteriors() -> None:
+    posterior = np.zeros(len(RAVDESS_LABELS))
+    posterior[RAVDESS_LABELS.index("calm")] = 0.6
+    posterior[RAVDESS_LABELS.index("neutral")] = 0.1
+    posterior[RAVDESS_LABELS.index("happy")] = 0.3
+    mapped = to_emotions(posterior, RAVDESS_LABELS)
+    assert mapped.shape == (len(EMOTIONS),)
+    assert mapped[EMOTIONS.index("neutral")] == pytest.approx(0.7)
+    assert mapped.sum() == pytest.approx(1.0)
+
+
+def test_one_modality_is_returned_unchanged_and_agreement_sharpens() -> None:
+    speech = np.array([0.1, 0.5, 0.1, 0.1, 0.1, 0.05, 0.05])
+    assert decision_fusion({"speech": speech}, {"speech": 1.0}) == pytest.approx(speech)
+    fused = decision_fusion({"speech": speech, "face": speech}, {"speech": 1.0, "face": 1.0})
+    assert fused.argmax() == 1 and fused[1] > speech[1] and fused.sum() == pytest.approx(1.0)
+
+
+def test_weights_decide_between_disagreeing_modalities() -> None:
+    speech = np.array([0.05, 0.7, 0.05, 0.05, 0.05, 0.05, 0.05])
+    face = np.array([0.05, 0.05, 0.7, 0.05, 0.05, 0.05, 0.05])
+    assert decision_fusion({"speech": speech, "face": face}, {"speech": 2.0, "face": 1.0}).argmax() == 1
+    assert decision_fusion({"speech": speech, "face": face}, {"speech": 1.0, "face": 2.0}).argmax() == 2
+
+
+def test_missing_weight_or_no_modality_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no fusion weight"):
+        decision_fusion({"face": np.full(7, 1 / 7)}, {"speech": 1.0})
+    with pytest.raises(ValueError, match="at least one"):
+        decision_fusion({}, {})
