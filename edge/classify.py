@@ -70,9 +70,7 @@ class Classifier:
 
     def _face_posteriors(self, crops: np.ndarray) -> np.ndarray:
         assert self.face is not None
-        norm = self.face.sidecar.normalisation
-        batch = (crops.astype(np.float32) * norm["scale"] - norm["mean"]) / norm["std"]
-        return softmax(self.face.run(batch[:, None])["logits"])
+        return softmax(self.face.run(crops.astype(np.float32)[:, None])["logits"])
 
     def _speech_result(self, audio: np.ndarray) -> dict[str, Any] | None:
         if self.speech is None:

@@ -9,7 +9,12 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from edge.bench_latency import format_table, run_benchmark
+from edge.capture import FILE_SCHEME
+from edge.capture.devices import list_cameras, list_microphones
 from edge.classify import Classifier, ClassifySettings
+from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
+from edge.daemon import Daemon
 from edge.errors import InputError
 from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
@@ -18,6 +23,7 @@ from edge.models import FACE_MODEL, SPEECH_MODEL
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
 BUNDLED_CLIP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "01-01-03-01-01-02-05.mp4"
+DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
 
 
 def _add_features_command(commands: argparse._SubParsersAction) -> None:
@@ -131,6 +137,116 @@ def _run_classify(args: argparse.Namespace) -> int:
     return _print_each(args.paths, lambda path: [classifier.classify(path)])
 
 
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make the daemon's configuration: a file, --set overrides and convenience flags."""
+    parser.add_argument("--config", type=Path, help="TOML configuration file (see systemd/config.example.toml)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override one config key, TOML value syntax (repeatable), e.g. --set pipeline.detect_every=2",
+    )
+    parser.add_argument(
+        "--source", metavar="URI", help="source.video: v4l2:///dev/video0, csi://0, gst://..., file://clip.mp4"
+    )
+    parser.add_argument("--mic", metavar="DEVICE", help="source.audio: microphone name, index or 'default'")
+    parser.add_argument(
+        "--mqtt", metavar="URL", help="output.mqtt_url: mqtt://host[:port] (default: JSON lines on stdout)"
+    )
+    parser.add_argument(
+        "--realtime", action=argparse.BooleanOptionalAction, default=None,
+        help="source.realtime: replay files at their own pace (--no-realtime: as fast as possible)",
+    )
+    parser.add_argument(
+        "--loop", action=argparse.BooleanOptionalAction, default=None, help="source.loop: replay files endlessly"
+    )
+
+
+def _add_run_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run the daemon: capture, recognise emotions, publish events (default: replay the bundled clip)",
+        description="Run the pipeline from a TOML config (every key has a default) until the source ends, or "
+        "SIGTERM/SIGINT. Without --config and without a source, the bundled RAVDESS clip is replayed in real time "
+        "with the shipped models and every payload is printed as a JSON line. Flags override the config.",
+    )
+    _add_config_options(parser)
+    parser.set_defaults(handler=_run_daemon)
+
+
+def run_config(args: argparse.Namespace) -> Config:
+    """The configuration ``emotion-edge run`` uses: file, then --set, then the convenience flags."""
+    config = load_config(args.config) if args.config else Config()
+    overrides: dict[str, object] = dict(parse_overrides(args.overrides))
+    flags = {"source.video": args.source, "source.audio": args.mic, "output.mqtt_url": args.mqtt,
+             "source.realtime": args.realtime, "source.loop": args.loop}
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    config = apply_overrides(config, overrides)
+    if args.config is None and config.source.video is None and config.source.audio is None:
+        config = apply_overrides(config, {"source.video": f"{FILE_SCHEME}{BUNDLED_CLIP}"})
+    return config
+
+
+def _run_daemon(args: argparse.Namespace) -> int:
+    config = run_config(args)
+    if args.log_level is None:
+        logging.getLogger().setLevel(config.service.log_level)
+    return Daemon(config).run()
+
+
+def _add_bench_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="measure capture-to-publish latency, model times and CPU use on a clip replayed in real time",
+        description="Run the daemon in this process on a file (default: the bundled clip, looped) for --seconds, "
+        "then print a table of latency percentiles, model and detector times, drops, CPU time and peak memory, "
+        "and write them as JSON.",
+    )
+    _add_config_options(parser)
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench_latency.json"), help="JSON output (default: %(default)s)"
+    )
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    if args.loop is None and args.source is None and args.config is None:
+        args.loop = True
+    result = run_benchmark(run_config(args), args.seconds)
+    print(format_table(result))
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return int(result["exit_status"])
+
+
+def _add_devices_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "devices",
+        help="list cameras (/dev/video*, probed with OpenCV) and microphones (sounddevice input devices)",
+        description="One JSON line per camera (its URI for source.video, whether it opens, size and rate) and "
+        "per microphone (index and name for source.audio, channels, default rate).",
+    )
+    parser.set_defaults(handler=lambda args: _print_records([*list_cameras(), *list_microphones()]))
+
+
+def _print_records(records: Iterable[dict]) -> int:
+    for record in records:
+        print(json.dumps(record), flush=True)
+    return 0
+
+
+def _add_check_config_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check-config",
+        help="check a config file and print the effective configuration",
+        description="Load the TOML file and the --set overrides; print the effective configuration (exit 0) or "
+        "the error naming the file, line and key (exit 2).",
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config key (repeatable)")
+    parser.set_defaults(handler=lambda args: check_config(args.path, args.overrides))
+
+
 def _print_each(paths: Sequence[Path], describe: Callable[[Path], Iterable[dict]]) -> int:
     """Print the JSON records of each path; a bad file is logged and the others still run."""
     failures = 0
@@ -148,19 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotion-edge", description="Audio-visual emotion recognition on the edge.")
     parser.add_argument(
         "--log-level",
-        default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level for messages on stderr (default: %(default)s)",
+        help="log level for messages on stderr (default: INFO; for run, the config's service.log_level)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_features_command(commands)
     _add_classify_command(commands)
+    _add_run_command(commands)
+    _add_bench_command(commands)
+    _add_devices_command(commands)
+    _add_check_config_command(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level or "INFO", stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.handler(args))
     except InputError as exc:

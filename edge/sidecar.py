@@ -1,7 +1,8 @@
 """Model sidecars: the JSON file beside every model artifact, and the checks made when loading one.
 
 A sidecar says what the model expects and produces: its label list, input name, shape and dtype,
-how raw features are normalised, the feature parameters (MFCC settings, crop size...), the data
+how raw features are normalised (inside the graph: models take raw MFCC windows or 0..255 gray
+crops, so that no caller can normalise differently), the feature parameters (MFCC settings, crop size...), the data
 and metrics of its training, and the SHA-256 of the artifact it describes. A loader refuses an
 artifact whose sidecar is missing, malformed, belongs to other bytes, or disagrees with what the
 pipeline will feed it, with a message that names what differs.

@@ -3,8 +3,9 @@
 Each graph takes one input with a dynamic batch axis and has two outputs, ``logits`` and
 ``embedding`` (the classifier's input, for model-level fusion). Opset 17 with the TorchScript
 exporter: opset 16 is the first with ``GridSample`` (the face model's spatial transformer), 17 is
-the newest that every TensorRT from 8.6 parses, and the TorchScript exporter emits exactly the
-requested opset (the dynamo exporter here emits 18).
+the newest that every TensorRT from 8.5 parses, and the TorchScript exporter emits exactly the
+requested opset (the dynamo exporter here emits 18). ``affine_grid`` has no symbolic below opset
+20; ``export.stn_symbolics`` supplies one (see docs/EXPORT.md).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from export import stn_symbolics
 
 OPSET = 17
 OUTPUTS = ("logits", "embedding")
@@ -26,7 +29,7 @@ OUTPUTS = ("logits", "embedding")
 class _LogitsAndEmbedding(nn.Module):
     """Wraps a model with ``embed`` and ``classifier`` so the graph returns both outputs."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
 
@@ -35,11 +38,18 @@ class _LogitsAndEmbedding(nn.Module):
         return self.model.classifier(embedding), embedding
 
 
-def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, input_name: str) -> Path:
-    """Write ``model`` (eval mode) as ONNX with a dynamic batch axis; return the path."""
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | Path, input_name: str, opset: int = OPSET
+) -> Path:
+    """Write ``model`` (eval mode) as ONNX with a dynamic batch axis; return the path.
+
+    ``opset`` 13 gives a graph TensorRT 8.0/8.2 (JetPack 4.6) parses: the spatial transformer's
+    sampling is then written out in opset-13 operators (``export.stn_symbolics``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
+    stn_symbolics.register()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
         torch.onnx.export(
@@ -48,7 +58,7 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: str | Path, input
             str(path),
             input_names=[input_name],
             output_names=list(OUTPUTS),
-            opset_version=OPSET,
+            opset_version=opset,
             dynamic_axes={input_name: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
             dynamo=False,
         )

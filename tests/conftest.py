@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["mosquitto"]  # the mosquitto_broker fixture (tests/mosquitto.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 SHARED_DATA = Path(os.environ.get("EMOTION_EDGE_DATA", REPO_ROOT.parent / "shared" / "data"))

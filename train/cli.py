@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from edge.cli_support import add_log_level_option, run_main
 from edge.errors import InputError
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.feature_cache import (
@@ -21,6 +21,8 @@ from train.data.feature_cache import (
     build_cache,
 )
 from train.data.ravdess import index_ravdess
+from train.face_training import add_face_training_commands
+from train.speech_training import add_speech_command
 
 
 def _positive(text: str) -> int:
@@ -68,7 +70,9 @@ def _cache(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion-train",
-        description="Training-side tools of emotion-edge: index RAVDESS folders, build feature caches.")
+        description="Training-side tools of emotion-edge: index RAVDESS folders, build feature caches, train the "
+                    "speech and face models.")
+    add_log_level_option(parser, default="WARNING")
     commands = parser.add_subparsers(dest="command", required=True)
 
     index = commands.add_parser("index", help="count the takes of a RAVDESS folder",
@@ -106,18 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--radius", type=_positive, default=DEFAULT_KEY_FACE_RADIUS, metavar="R",
                     help="key-face radius r: one key face per sliding window of 2r+1 face crops, windows "
                          f"r apart (default {DEFAULT_KEY_FACE_RADIUS})")
+    add_speech_command(commands)
+    add_face_training_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with logging_redirect_tqdm():  # warnings print above the progress bar, not through it
-            return int(args.run(args))
-    except InputError as err:
-        print(f"emotion-train: error: {err}", file=sys.stderr)
-        return 2
+    return run_main(build_parser(), argv, logging_redirect_tqdm)
 
 
 if __name__ == "__main__":

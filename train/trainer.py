@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Penalty = Callable[[nn.Module], torch.Tensor]
+SCHEDULES = ("constant", "onecycle")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class TrainConfig:
     class_weighted: bool = True
     label_smoothing: float = 0.0
     patience: int | None = None
+    schedule: str = "constant"
+    """Learning rate: ``constant``, or ``onecycle`` (warm up to ``lr`` over the first 15 % of the
+    steps, then cosine-anneal towards zero by the last epoch)."""
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose one of {SCHEDULES}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -70,12 +78,23 @@ def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> np
     return torch.cat(outputs).numpy()
 
 
-def _load_checkpoint(path: Path | None, model: nn.Module, optimiser: torch.optim.Optimizer) -> dict | None:
+def _scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig,
+               steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if config.schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, pct_start=0.15,
+                                               total_steps=config.epochs * steps_per_epoch)
+
+
+def _load_checkpoint(path: Path | None, model: nn.Module, optimiser: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> dict | None:
     if path is None or not path.is_file():
         return None
     state = torch.load(path, weights_only=False)
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
     return state
 
@@ -98,7 +117,8 @@ def fit(
     weights = class_weights(y_train, n_classes) if config.class_weighted else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    resumed = _load_checkpoint(checkpoint, model, optimiser)
+    scheduler = _scheduler(optimiser, config, steps_per_epoch=-(-len(x_train) // config.batch_size))
+    resumed = _load_checkpoint(checkpoint, model, optimiser, scheduler)
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     history: list[dict[str, float]] = resumed["history"] if resumed else []
     best_state = resumed["best_state"] if resumed else {k: v.clone() for k, v in model.state_dict().items()}
@@ -124,7 +144,9 @@ def fit(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total_loss += float(loss) * len(batch)
+            if scheduler is not None:
+                scheduler.step()
+            total_loss += loss.item() * len(batch)
             correct += int((logits.argmax(1) == y).sum())
         val_acc = float((predict(model, val[0]).argmax(1) == val[1].numpy()).mean())
         record = {
@@ -146,6 +168,7 @@ def fit(
                 {
                     "model": model.state_dict(),
                     "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "epoch": epoch,
                     "history": history,
                     "best_state": best_state,

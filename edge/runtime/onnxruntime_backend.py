@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -18,13 +19,19 @@ DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 class OnnxRuntimeBackend(Backend):
     """An ONNX model (fp32 or INT8 QDQ) in an ``onnxruntime.InferenceSession``."""
 
-    def __init__(self, artifact: str | Path, providers: Sequence[str] = DEFAULT_PROVIDERS, threads: int = 0) -> None:
+    def __init__(
+        self,
+        artifact: str | Path,
+        providers: Sequence[str | tuple[str, dict[str, Any]]] = DEFAULT_PROVIDERS,
+        threads: int = 0,
+    ) -> None:
         artifact = Path(artifact)
         if not artifact.is_file():
             raise ModelFileError(f"{artifact}: model file not found")
         super().__init__(artifact, read_sidecar(artifact))
         available = set(ort.get_available_providers())
-        unknown = [p for p in providers if p not in available]
+        names = [p if isinstance(p, str) else p[0] for p in providers]
+        unknown = [p for p in names if p not in available]
         if unknown:
             raise ModelFileError(
                 f"{artifact}: execution providers {unknown} are not available; have {sorted(available)}"

@@ -1,0 +1,107 @@
+"""Latency and CPU benchmark of the daemon: a clip replayed in real time through the whole pipeline.
+
+Measures, for every fused result, the time from capture (a frame or audio block entering the
+pipeline) to publication, its p50/p99; the models' run time per batch; YuNet's detection time;
+frames processed and dropped; and the process's CPU time (user + system, from /proc/self/stat)
+and peak resident memory (VmHWM from /proc/self/status) over the run. Payloads go to an
+in-memory JSON lines sink; the stats period is longer than the run, so the final stats message
+covers all of it. ``emotion-edge bench`` prints a table and writes the numbers as JSON.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import onnxruntime
+
+from edge.config import Config
+from edge.daemon import Daemon
+from edge.events.envelope import Envelope
+from edge.events.jsonlines import JsonLinesSink
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads), from /proc/self/stat."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (VmHWM) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
+    """Run the daemon for ``seconds`` (or until its source ends) and return the measurements."""
+    config = replace(config, output=replace(config.output, mqtt_url=None, stats_interval_s=1e6, state_interval_s=1e6))
+    stream = io.StringIO()
+    daemon = Daemon(config, JsonLinesSink(Envelope("bench"), stream))
+    timer = threading.Timer(seconds, daemon.stop_requested.set)
+    cpu_start, wall_start = process_cpu_seconds(), time.monotonic()
+    timer.start()
+    try:
+        status = daemon.run()
+    finally:
+        timer.cancel()
+    wall, cpu = time.monotonic() - wall_start, process_cpu_seconds() - cpu_start
+    payloads = [json.loads(line) for line in stream.getvalue().splitlines()]
+    stats = [p for p in payloads if p["schema"].startswith("emotion-edge/stats/")][-1]
+    tracking = daemon.pipeline.tracking
+    return {
+        "exit_status": status,
+        "source": config.source.video,
+        "realtime": config.source.realtime,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "cores": os.cpu_count(),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "frames_captured": stats["frames_captured"],
+        "frames_dropped": stats["frames_dropped"],
+        "audio_blocks": stats["audio_blocks"],
+        "events": sum(p["schema"].startswith("emotion-edge/events/") for p in payloads),
+        "latency_ms": stats["latency_ms"],
+        "inference_ms": stats["inference_ms"],
+        "detect_ms": None if tracking is None else tracking.detect_ms.take(),
+        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+        "onnxruntime": onnxruntime.__version__,
+        "providers": list(config.models.providers),
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The measurements as an aligned two-column text table."""
+
+    def ms(percentiles: dict[str, float | None] | None) -> str:
+        if not percentiles or percentiles["p50"] is None:
+            return "-"
+        return f"p50 {percentiles['p50']:.1f} ms, p99 {percentiles['p99']:.1f} ms"
+
+    rows = [
+        ("source", f"{result['source']} ({'real time' if result['realtime'] else 'as fast as possible'})"),
+        ("wall time", f"{result['wall_s']:.2f} s"),
+        ("CPU time", f"{result['cpu_s']:.2f} s = {result['cpu_percent_of_one_core']:.0f}% of one core "
+                     f"({result['cores']} cores)"),
+        ("peak RSS", f"{result['peak_rss_mib']:.0f} MiB"),
+        ("frames", f"{result['frames_captured']} captured, {result['frames_dropped']} dropped"),
+        ("audio blocks", str(result["audio_blocks"])),
+        ("events", str(result["events"])),
+        ("capture -> publish", ms(result["latency_ms"])),
+        ("face detection (YuNet)", ms(result["detect_ms"])),
+        ("face CNN per batch", ms(result["inference_ms"]["face"])),
+        ("speech CNN per batch", ms(result["inference_ms"]["speech"])),
+        ("machine", f"{result['machine']}, onnxruntime {result['onnxruntime']} {','.join(result['providers'])}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

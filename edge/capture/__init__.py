@@ -1,0 +1,41 @@
+"""Capture sources by URI: cameras (V4L2, CSI, GStreamer), microphones (sounddevice) and file replay (PyAV).
+
+``open_sources`` turns the configured video URI and microphone into ``Source`` objects; every
+source runs its own capture thread and stamps items on the monotonic clock (``source.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.capture.camera import CameraSource, opencv_opener
+from edge.capture.file_replay import FileReplaySource
+from edge.capture.microphone import MicrophoneSource
+from edge.capture.source import Source
+from edge.errors import InputError
+
+FILE_SCHEME = "file://"
+
+
+def file_uri_path(uri: str) -> Path:
+    """``file:///abs/clip.mp4`` -> /abs/clip.mp4; ``file://clip.mp4`` -> clip.mp4 (relative to the working dir)."""
+    return Path(uri[len(FILE_SCHEME) :])
+
+
+def open_sources(video: str | None, audio: str | None, realtime: bool = True, loop: bool = False) -> list[Source]:
+    """The sources for a video URI (camera or ``file://``) and a microphone (name, index or ``default``)."""
+    sources: list[Source] = []
+    if video is not None:
+        if video.startswith(FILE_SCHEME):
+            sources.append(FileReplaySource(file_uri_path(video), realtime=realtime, loop=loop))
+        else:
+            sources.append(CameraSource(opencv_opener(video), name=video))
+    if audio is not None:
+        if any(source.audio for source in sources):
+            raise InputError(
+                f"source.audio = {audio!r}: the file {video} brings its own audio track; unset source.audio"
+            )
+        sources.append(MicrophoneSource(audio))
+    if not sources:
+        raise InputError("no source: set source.video (a camera or file:// URI) and/or source.audio (a microphone)")
+    return sources

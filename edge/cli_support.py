@@ -1,0 +1,43 @@
+"""What every emotion-* command line shares: logging to stderr and turning bad input into exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from edge.errors import InputError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def add_log_level_option(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        choices=LOG_LEVELS,
+        help="level of the messages logged to stderr (default: %(default)s)",
+    )
+
+
+def run_main(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    context: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> int:
+    """Parse ``argv``, run the chosen subcommand's ``run`` function, and map InputError to exit code 2.
+
+    Subcommands set ``run=<function(args) -> int>`` with ``set_defaults``.
+    """
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(args, "log_level", "INFO"), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        with context():
+            return int(args.run(args))
+    except InputError as exc:
+        logging.getLogger(parser.prog).error("%s", exc)
+        return 2

@@ -1,0 +1,129 @@
+"""The daemon: builds sources, models, pipeline and sink from a Config, and runs until the end or a signal.
+
+``run`` announces the device online, starts the pipeline, tells systemd READY=1 and pings its
+watchdog while the pipeline is healthy. It returns when a file source ends (without ``loop``), on
+SIGTERM or SIGINT, or when a part of the pipeline fails: then it tells systemd STOPPING=1, stops
+the sources, drains every queue (what was captured is still processed and published), and closes
+the sink, which publishes ``offline``. Exit status 0 after a clean end, 1 after a failure.
+Nothing here writes frames or audio anywhere; only the sink's JSON payloads leave the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from edge.capture import open_sources
+from edge.config import Config, ConfigError, ModelsConfig
+from edge.events.sink import Sink, make_sink
+from edge.features.faces import FaceDetector
+from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.pipeline.face import FaceTrackingParams
+from edge.pipeline.fusion import FusionParams
+from edge.pipeline.models import load_model
+from edge.pipeline.pipeline import Pipeline, QueueSizes
+from edge.runtime.backend import Backend
+from edge.service import notify
+from edge.smoothing import SmoothingParams
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _model(path: Path, models: ModelsConfig) -> Backend:
+    return load_model(path, models.backend, models.providers, models.threads)
+
+
+def build_pipeline(config: Config, sink: Sink) -> Pipeline:
+    """Sources, models and stages as ``config`` says (models only for the modalities the sources bring)."""
+    if config.models.fusion is not None:
+        raise ConfigError(
+            f"models.fusion = {config.models.fusion}: this pipeline has no model-level fusion stage yet (no fusion "
+            "model has been trained); unset models.fusion to fuse at the decision level"
+        )
+    sources = open_sources(config.source.video, config.source.audio, config.source.realtime, config.source.loop)
+    video = any(source.video for source in sources)
+    audio = any(source.audio for source in sources)
+    settings = config.pipeline
+    faces = FaceTrackingParams(
+        detect_every=settings.detect_every, max_faces=settings.max_faces, key_face_radius=settings.key_face_radius,
+        iou_threshold=settings.track_iou, max_age=settings.track_max_age, min_hits=settings.track_min_hits,
+    )
+    smoothing = SmoothingParams(alpha=config.smoothing.ema_alpha, margin=config.smoothing.hysteresis,
+                                hold=config.smoothing.hold)
+    fusion = FusionParams(
+        tolerance_s=settings.fusion_tolerance_s, voice_timeout_s=settings.voice_timeout_s,
+        weights=(("face", settings.face_weight), ("speech", settings.speech_weight)), smoothing=smoothing,
+        state_interval_s=config.output.state_interval_s, stats_interval_s=config.output.stats_interval_s,
+    )
+    return Pipeline(
+        sources,
+        sink,
+        face_model=_model(config.models.face or FACE_MODEL, config.models) if video else None,
+        speech_model=_model(config.models.speech or SPEECH_MODEL, config.models) if audio else None,
+        detector=FaceDetector() if video else None,
+        faces=faces,
+        fusion=fusion,
+        queues=QueueSizes(frames=settings.frame_queue, audio=settings.audio_queue),
+    )
+
+
+@contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``event`` while inside (main thread only); the old handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(number: int, frame: FrameType | None) -> None:
+        log.info("received %s: shutting down", signal.Signals(number).name)
+        event.set()
+
+    previous = {number: signal.signal(number, handler) for number in SHUTDOWN_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+class Daemon:
+    """One run of the pipeline from ``config`` (see the module docstring)."""
+
+    def __init__(self, config: Config, sink: Sink | None = None) -> None:
+        self.config = config
+        self.stop_requested = threading.Event()
+        self.sink = sink or make_sink(config.output)
+        try:
+            self.pipeline = build_pipeline(config, self.sink)
+        except BaseException:
+            self.sink.close()
+            raise
+
+    def run(self) -> int:
+        watchdog = notify.Watchdog() if self.config.service.watchdog else None
+        with _signals_set(self.stop_requested):
+            self.sink.available(True)
+            self.pipeline.start()
+            notify.ready(status=f"running: {', '.join(source.name for source in self.pipeline.sources)}")
+            log.info("running; sources: %s", ", ".join(source.name for source in self.pipeline.sources))
+            period = min(0.5, watchdog.period) if watchdog is not None and watchdog.period else 0.5
+            while not self.stop_requested.is_set() and self.pipeline.healthy() and not self.pipeline.sources_ended():
+                if watchdog is not None:
+                    watchdog.ping(self.pipeline.healthy())
+                self.stop_requested.wait(period)
+            notify.stopping()
+            drained = self.pipeline.shutdown()
+            self.sink.close()
+        error = self.pipeline.error
+        if error is not None:
+            log.error("stopped after a failure: %s", error)
+            return 1
+        log.info("stopped")
+        return 0 if drained else 1

@@ -1,0 +1,63 @@
+"""The seam between the pipeline and its outputs: the Sink interface and ``make_sink`` choosing one from config.
+
+The pipeline calls ``publish(topic, body)`` with plain JSON-able bodies (see schemas/README.md);
+sinks add the envelope (``Envelope.wrap``), so every sink emits identical payloads.
+"""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from edge.events.envelope import Envelope, Topic
+
+if TYPE_CHECKING:
+    from edge.config import OutputConfig
+
+__all__ = ["Envelope", "Sink", "Topic", "device_id", "make_sink"]
+
+
+class Sink(ABC):
+    """Where payloads go. Every method is thread-safe; ``publish`` never blocks on the network."""
+
+    @abstractmethod
+    def publish(self, topic: Topic, body: dict[str, Any]) -> None:
+        """Wrap ``body`` in the envelope and send it (or hold it until it can be sent)."""
+
+    @abstractmethod
+    def available(self, online: bool) -> None:
+        """Announce the device as online or offline."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """``{"buffered": int, "dropped": int, "delivered": int, "connected": bool}``."""
+
+    @abstractmethod
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is held for up to ``timeout`` s (None: the configured default), announce offline, release."""
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def device_id(output: OutputConfig) -> str:
+    """The configured device id, else the hostname."""
+    return output.device or socket.gethostname()
+
+
+def make_sink(output: OutputConfig, stream: TextIO | None = None) -> Sink:
+    """MqttSink when ``output.mqtt_url`` is set, else JsonLinesSink on ``stream`` (default stdout)."""
+    from edge.events.jsonlines import JsonLinesSink
+    from edge.events.mqtt import MqttSink
+
+    envelope = Envelope(device_id(output))
+    if output.mqtt_url is None:
+        return JsonLinesSink(envelope, stream)
+    return MqttSink(output, envelope)

@@ -1,0 +1,1 @@
+"""Running as a system service: systemd's readiness, status and watchdog notifications."""

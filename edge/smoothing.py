@@ -1,0 +1,84 @@
+"""Temporal smoothing of one track's posteriors: an exponential moving average plus label hysteresis.
+
+The smoothed posterior is ``s = alpha * p + (1 - alpha) * s`` (the first posterior is taken as
+is). The reported label starts as the first posterior's argmax and switches to another label only
+when that label leads the smoothed posterior and beats the current label's smoothed probability
+by more than ``margin`` on ``hold`` consecutive updates. Pure: no clocks, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SmoothingParams:
+    """EMA weight of the newest posterior, and the hysteresis margin and hold (consecutive updates)."""
+
+    alpha: float = 0.3
+    margin: float = 0.1
+    hold: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha <= 1.0:
+            raise ValueError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"smoothing margin must be in [0, 1], got {self.margin}")
+        if self.hold < 1:
+            raise ValueError(f"smoothing hold must be at least 1, got {self.hold}")
+
+
+@dataclass(frozen=True)
+class Smoothed:
+    """The result of one update: the smoothed posterior, the reported label index, and whether it changed."""
+
+    posterior: np.ndarray
+    label: int
+    changed: bool
+
+    @property
+    def confidence(self) -> float:
+        """The smoothed probability of the reported label."""
+        return float(self.posterior[self.label])
+
+
+class EmotionSmoother:
+    """EMA and hysteresis over one track's posteriors (see the module docstring)."""
+
+    def __init__(self, params: SmoothingParams = SmoothingParams()) -> None:
+        self.params = params
+        self._posterior: np.ndarray | None = None
+        self._label = -1
+        self._candidate = -1
+        self._streak = 0
+
+    @property
+    def label(self) -> int | None:
+        """The reported label index, None before the first update."""
+        return None if self._posterior is None else self._label
+
+    def update(self, posterior: np.ndarray) -> Smoothed:
+        """Fold in one posterior (a probability vector of fixed length)."""
+        p = np.asarray(posterior, dtype=np.float64)
+        if self._posterior is None:
+            self._posterior = p.copy()
+            self._label = int(np.argmax(p))
+            return Smoothed(self._posterior.copy(), self._label, changed=True)
+        if p.shape != self._posterior.shape:
+            raise ValueError(f"posterior of shape {p.shape} given, the track's posteriors have {self._posterior.shape}")
+        alpha = self.params.alpha
+        self._posterior = alpha * p + (1.0 - alpha) * self._posterior
+        leader = int(np.argmax(self._posterior))
+        ahead = leader != self._label and self._posterior[leader] - self._posterior[self._label] > self.params.margin
+        if not ahead:
+            self._candidate, self._streak = -1, 0
+        elif leader == self._candidate:
+            self._streak += 1
+        else:
+            self._candidate, self._streak = leader, 1
+        changed = self._streak >= self.params.hold
+        if changed:
+            self._label, self._candidate, self._streak = leader, -1, 0
+        return Smoothed(self._posterior.copy(), self._label, changed)

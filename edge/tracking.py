@@ -1,0 +1,111 @@
+"""An IoU tracker that gives detected faces stable track ids across detection rounds.
+
+Each round the detections are matched to the current tracks by the Hungarian algorithm
+(``scipy.optimize.linear_sum_assignment``) on 1 - IoU of their boxes; a pair below
+``iou_threshold`` is no match. A new track is tentative until it has been matched ``min_hits``
+times in a row, then it is confirmed (``appeared``). A track missed in more than ``max_age``
+consecutive rounds ends (``lost`` if it was confirmed; a tentative one is dropped quietly).
+Track ids start at 1 and are never reused within a run (0 is kept for "the voice" downstream).
+Between detection rounds the pipeline keeps the last boxes; the tracker only sees rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from edge.features.faces import Face
+
+
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every (x, y, w, h) box in ``boxes_a`` with every one in ``boxes_b``."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    a_lo, a_hi = a[:, None, :2], a[:, None, :2] + a[:, None, 2:]
+    b_lo, b_hi = b[None, :, :2], b[None, :, :2] + b[None, :, 2:]
+    overlap = np.clip(np.minimum(a_hi, b_hi) - np.maximum(a_lo, b_lo), 0.0, None).prod(axis=2)
+    union = a[:, None, 2:].prod(axis=2) + b[None, :, 2:].prod(axis=2) - overlap
+    return np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+
+
+@dataclass
+class Track:
+    """One followed face: its latest detection, when it was last seen, and how it has been matched."""
+
+    track_id: int
+    face: Face
+    first_t: float
+    last_t: float
+    hits: int = 1
+    misses: int = 0
+    confirmed: bool = False
+
+
+@dataclass
+class TrackerUpdate:
+    """What one detection round changed: confirmed tracks matched now, and tracks that began or ended."""
+
+    matched: list[Track] = field(default_factory=list)
+    appeared: list[Track] = field(default_factory=list)
+    lost: list[Track] = field(default_factory=list)
+
+
+class IouTracker:
+    """Stable ids for faces over detection rounds (see the module docstring)."""
+
+    def __init__(self, iou_threshold: float = 0.3, max_age: int = 3, min_hits: int = 2) -> None:
+        if not 0.0 < iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
+        if max_age < 0 or min_hits < 1:
+            raise ValueError(f"max_age must be >= 0 and min_hits >= 1, got {max_age} and {min_hits}")
+        self.iou_threshold = iou_threshold
+        self.max_age = max_age
+        self.min_hits = min_hits
+        self._tracks: list[Track] = []
+        self._next_id = 1
+
+    @property
+    def tracks(self) -> list[Track]:
+        """The confirmed tracks, oldest first."""
+        return [track for track in self._tracks if track.confirmed]
+
+    def _match(self, faces: Sequence[Face]) -> list[tuple[int, int]]:
+        if not self._tracks or not faces:
+            return []
+        iou = iou_matrix(np.stack([t.face.box for t in self._tracks]), np.stack([f.box for f in faces]))
+        rows, cols = linear_sum_assignment(1.0 - iou)
+        return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= self.iou_threshold]
+
+    def update(self, faces: Sequence[Face], t: float) -> TrackerUpdate:
+        """Match one round's detections (at capture time ``t``) to the tracks."""
+        update = TrackerUpdate()
+        pairs = dict(self._match(faces))
+        kept: list[Track] = []
+        for row, track in enumerate(self._tracks):
+            if row in pairs:
+                track.face, track.last_t, track.misses = faces[pairs[row]], t, 0
+                track.hits += 1
+                if not track.confirmed and track.hits >= self.min_hits:
+                    track.confirmed = True
+                    update.appeared.append(track)
+            else:
+                track.misses += 1
+                if not track.confirmed or track.misses > self.max_age:
+                    if track.confirmed:
+                        update.lost.append(track)
+                    continue
+            kept.append(track)
+        matched_faces = set(pairs.values())
+        for column, face in enumerate(faces):
+            if column not in matched_faces:
+                track = Track(track_id=self._next_id, face=face, first_t=t, last_t=t, confirmed=self.min_hits <= 1)
+                self._next_id += 1
+                kept.append(track)
+                if track.confirmed:
+                    update.appeared.append(track)
+        self._tracks = kept
+        update.matched = [track for track in kept if track.confirmed and track.misses == 0]
+        return update

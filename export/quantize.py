@@ -1,0 +1,230 @@
+"""FP32 ONNX -> INT8 QDQ ONNX in the form TensorRT's explicit quantization consumes, with its sidecar.
+
+``quantize_qdq`` runs ONNX Runtime's static quantizer on a calibration set with the settings
+TensorRT requires (its ONNX parser accepts Q/DQ with int8 and zero-point 0 only) and recommends
+(Q/DQ layer placement in the TensorRT developer guide):
+
+* symmetric int8 activations and weights, zero-point 0; weights per output channel (axis 0);
+* Q/DQ on the inputs of the weighted layers (Conv, Gemm) only: their outputs, the biases, the
+  spatial transformer's grid (MatMul, GridSample) and the graph outputs stay float, so TensorRT
+  fuses DQ -> Conv -> ReLU and chooses where to requantize;
+* ``quant_pre_process`` (shape inference, constant folding) first, as ONNX Runtime advises.
+
+``check_qdq`` verifies those properties on the written graph and raises ``ModelFileError`` naming
+any tensor that breaks them. The result is ``<name>.int8.onnx`` with a sidecar copied from the
+FP32 one: precision ``int8``, its own checksum, and a ``source`` saying what it was quantized from,
+with which settings and on which calibration set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import numpy_helper
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from calibration.builder import CalibrationSet, load_calibration_set
+from calibration.ort_reader import CalibrationSetReader
+from edge.errors import InputError, ModelFileError
+from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.sidecar import file_sha256, read_sidecar, write_sidecar
+
+# Activation ranges: the calibration set's min/max, or its 99.999th percentile (2048-bin histogram;
+# the default: it agreed more often with FP32 on both models, see docs/EXPORT.md).
+# ONNX Runtime's entropy method is left out: quantize_static runs it with 128 histogram bins for
+# 128 quantized bins, which leaves one candidate threshold, the min-max range (measured: the same
+# scales as minmax). TensorRT's own entropy calibrator is the implicit path (calibration/trt_calibrator.py).
+METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
+INT8_SUFFIX = ".int8.onnx"
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    """How activations are calibrated and which layers get Q/DQ on their inputs."""
+
+    method: str = "percentile"
+    op_types: tuple[str, ...] = ("Conv", "Gemm")
+    per_channel: bool = True
+    batch_size: int = 32
+    extra: dict[str, Any] = field(default_factory=lambda: {
+        "ActivationSymmetric": True,
+        "WeightSymmetric": True,
+        "QuantizeBias": False,
+        "OpTypesToExcludeOutputQuantization": ["Conv", "Gemm"],
+    })
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"calibration method {self.method!r} is not one of {sorted(METHODS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "op_types": list(self.op_types)}
+
+
+@dataclass(frozen=True)
+class QdqSummary:
+    """What ``check_qdq`` found: Q/DQ node counts and the weights quantized per channel."""
+
+    quantize_nodes: int
+    dequantize_nodes: int
+    per_channel_weights: tuple[str, ...]
+    float_ops: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quantize_nodes": self.quantize_nodes, "dequantize_nodes": self.dequantize_nodes,
+                "per_channel_weights": len(self.per_channel_weights), "float_ops": list(self.float_ops)}
+
+
+def int8_path(fp32_path: str | Path) -> Path:
+    """``speech_cnn.onnx`` -> ``speech_cnn.int8.onnx``."""
+    fp32_path = Path(fp32_path)
+    return fp32_path.with_name(fp32_path.name.removesuffix(".onnx") + INT8_SUFFIX)
+
+
+def _load_graph(path: Path) -> onnx.ModelProto:
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError and others for damaged files
+        raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from exc
+
+
+def check_qdq(path: str | Path) -> QdqSummary:
+    """Check that a QDQ model is what TensorRT's explicit quantization accepts; summarise it."""
+    path = Path(path)
+    model = _load_graph(path)
+    initializers = {i.name: i for i in model.graph.initializer}
+    problems: list[str] = []
+    per_channel: list[str] = []
+    counts = {"QuantizeLinear": 0, "DequantizeLinear": 0}
+    for node in model.graph.node:
+        if node.op_type not in counts:
+            continue
+        counts[node.op_type] += 1
+        if len(node.input) < 3 or node.input[2] not in initializers:
+            problems.append(f"{node.name}: no constant zero-point")
+            continue
+        zero_point = numpy_helper.to_array(initializers[node.input[2]])
+        if zero_point.dtype != np.int8 or np.any(zero_point != 0):
+            problems.append(f"{node.name}: zero-point {zero_point.dtype} {zero_point.ravel()[:4]} "
+                            "(TensorRT needs int8 0)")
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type == "DequantizeLinear" and node.input[0] in initializers and zero_point.size > 1:
+            if axis != 0:
+                problems.append(f"{node.name}: weights quantized along axis {axis}, not the output channels (0)")
+            per_channel.append(node.input[0])
+    if not counts["QuantizeLinear"]:
+        problems.append("no QuantizeLinear nodes: the model is not quantized")
+    if problems:
+        raise ModelFileError(f"{path}: not a TensorRT-ready QDQ model: " + "; ".join(problems))
+    quantized = {node.output[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
+    float_ops = sorted({node.op_type for node in model.graph.node if node.op_type in ("Conv", "Gemm", "MatMul")
+                        and not all(name in quantized for name in node.input[:2])})
+    return QdqSummary(quantize_nodes=counts["QuantizeLinear"], dequantize_nodes=counts["DequantizeLinear"],
+                      per_channel_weights=tuple(per_channel), float_ops=tuple(float_ops))
+
+
+def _drop_unused_opsets(path: Path) -> None:
+    """Remove the opset imports the pre-processing added for domains no node uses."""
+    model = onnx.load(str(path))
+    used = {node.domain for node in model.graph.node} | {""}
+    kept = [opset for opset in model.opset_import if opset.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
+    onnx.save(model, str(path))
+
+
+def quantize_qdq(
+    fp32_path: str | Path,
+    calibration: CalibrationSet,
+    out_path: str | Path | None = None,
+    settings: QuantizeSettings | None = None,
+) -> Path:
+    """Write the INT8 QDQ model of ``fp32_path`` (default ``<name>.int8.onnx``) and its sidecar."""
+    settings = settings or QuantizeSettings()
+    fp32_path = Path(fp32_path)
+    out = Path(out_path) if out_path is not None else int8_path(fp32_path)
+    if not fp32_path.is_file():
+        raise ModelFileError(f"{fp32_path}: model file not found")
+    source = read_sidecar(fp32_path)
+    if source.precision != "fp32":
+        raise InputError(f"{fp32_path}: precision {source.precision!r}; quantize the fp32 model")
+    if calibration.kind != source.kind:
+        raise InputError(f"{fp32_path}: a {source.kind} model cannot be calibrated on a {calibration.kind} set")
+    if tuple(calibration.inputs.shape[1:]) != tuple(source.input_shape[1:]):
+        raise InputError(f"{fp32_path}: takes {list(source.input_shape)}, the calibration inputs are "
+                         f"{list(calibration.inputs.shape)}")
+    _load_graph(fp32_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared))
+        quantize_static(
+            str(prepared), str(out), CalibrationSetReader(calibration, source.input_name, settings.batch_size),
+            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            per_channel=settings.per_channel, op_types_to_quantize=list(settings.op_types),
+            calibrate_method=METHODS[settings.method], extra_options=dict(settings.extra),
+        )
+    _drop_unused_opsets(out)
+    summary = check_qdq(out)
+    sidecar = replace(
+        source,
+        sha256=file_sha256(out),
+        precision="int8",
+        source={
+            "quantized_from": fp32_path.name,
+            "fp32_sha256": source.sha256,
+            "fp32_source": source.source,
+            "quantizer": "onnxruntime.quantization.quantize_static (QDQ)",
+            "onnxruntime": onnxruntime.__version__,
+            "settings": settings.to_dict(),
+            "qdq": summary.to_dict(),
+            "calibration": {"count": len(calibration.inputs), "seed": calibration.seed,
+                            "per_class": calibration.per_class, "sha256": calibration.sha256(),
+                            "source": calibration.source},
+        },
+    )
+    write_sidecar(out, sidecar)
+    return out
+
+
+
+def _run_int8(args: argparse.Namespace) -> int:
+    calibration = load_calibration_set(args.calibration)
+    settings = QuantizeSettings(method=args.method, batch_size=args.batch_size)
+    out = quantize_qdq(args.model, calibration, args.out, settings)
+    sidecar = read_sidecar(out)
+    fp32 = OnnxRuntimeBackend(args.model, threads=1).run(calibration.inputs)["logits"]
+    int8 = OnnxRuntimeBackend(out, threads=1).run(calibration.inputs)["logits"]
+    print(json.dumps({"int8": str(out), "sha256": sidecar.sha256, **sidecar.source["qdq"],
+                      "calibration_agreement": float(np.mean(fp32.argmax(1) == int8.argmax(1))),
+                      "calibration_max_abs_logit_diff": float(np.abs(fp32 - int8).max())}))
+    return 0
+
+
+def add_int8_command(subparsers: Any) -> argparse.ArgumentParser:
+    """``emotion-export int8``: FP32 ONNX + calibration set -> INT8 QDQ ONNX with its sidecar."""
+    parser = subparsers.add_parser(
+        "int8", help="quantize an FP32 ONNX model to INT8 QDQ for TensorRT (explicit quantization)",
+        description="Static INT8 quantization with ONNX Runtime: symmetric int8 activations and per-channel "
+                    "weights, zero-point 0, Q/DQ on the inputs of Conv and Gemm only. Writes <name>.int8.onnx "
+                    "and its sidecar and prints FP32/INT8 agreement on the calibration set (the held-out "
+                    "comparison is `emotion-export int8-report`).")
+    parser.add_argument("model", type=Path, help="FP32 ONNX model with its sidecar, e.g. edge/models/face_stn_cnn.onnx")
+    parser.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                        help="calibration set from `emotion-export calibrate`")
+    parser.add_argument("--method", choices=sorted(METHODS), default=QuantizeSettings().method,
+                        help="activation range calibration (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=QuantizeSettings().batch_size,
+                        help="calibration batch size (default %(default)s)")
+    parser.add_argument("--out", type=Path, help="output path (default <model>.int8.onnx beside the model)")
+    parser.set_defaults(run=_run_int8)
+    return parser

@@ -1,0 +1,199 @@
+"""The daemon end to end: the real clip replayed through `emotion-edge run` to a real Mosquitto broker, read
+back by a real paho subscriber; SIGTERM shutdown with systemd notifications; JSON lines; bad configs.
+
+The shipped models are used when they are there (edge/models/*.onnx), else small real ONNX models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from mosquitto import MosquittoBroker, Subscriber
+from tiny_models import face_model, speech_model
+
+from edge.classify import Classifier, ClassifySettings
+from edge.cli import main
+from edge.events.envelope import json_schema
+from edge.features.faces import FaceDetector
+from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.taxonomy import EMOTIONS
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP_EMOTION = "happy"  # RAVDESS 01-01-03-...: emotion 03
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if FACE_MODEL.is_file() and SPEECH_MODEL.is_file():
+        return {"face": FACE_MODEL, "speech": SPEECH_MODEL}
+    directory = tmp_path_factory.mktemp("models")
+    return {"face": face_model(directory, "happy"), "speech": speech_model(directory, "happy")}
+
+
+def model_flags(models: dict[str, Path]) -> list[str]:
+    return ["--set", f"models.face={models['face']}", "--set", f"models.speech={models['speech']}"]
+
+
+def emotion_edge(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
+
+
+def validate(payload: dict, topic: str) -> None:
+    Draft202012Validator(json_schema(topic)).validate(payload)
+
+
+def offline_label(models: dict[str, Path], clip: Path) -> str | None:
+    classifier = Classifier(OnnxRuntimeBackend(models["speech"]), OnnxRuntimeBackend(models["face"]), FaceDetector(),
+                            ClassifySettings(every_nth=3))
+    return classifier.classify(clip)["label"]
+
+
+def test_the_clip_through_the_daemon_to_a_real_broker(
+    mosquitto_broker: MosquittoBroker, models: dict[str, Path], av_clip: Path
+) -> None:
+    subscriber = Subscriber(mosquitto_broker, "emotion/e2e/#")
+    try:
+        daemon = emotion_edge("run", "--source", f"file://{av_clip}", "--mqtt", mosquitto_broker.url,
+                              "--set", "output.device=e2e", "--set", "output.stats_interval_s=1", *model_flags(models))
+        _, stderr = daemon.communicate(timeout=60)
+        assert daemon.returncode == 0, stderr
+        subscriber.wait_for(lambda ms: any(m.topic == "emotion/e2e/available" and m.payload == b"offline" for m in ms))
+    finally:
+        subscriber.close()
+    available = [m.payload.decode() for m in subscriber.on("emotion/e2e/available")]
+    assert available[0] == "online" and available[-1] == "offline"
+    events = [json.loads(m.payload) for m in subscriber.on("emotion/e2e/events")]
+    assert events, stderr
+    for event in events:
+        validate(event, "events")
+        assert event["label"] in (*EMOTIONS, None)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    stamps = [e["ts"] for e in events]
+    assert stamps == sorted(stamps)
+    assert events[0]["event"] == "track_appeared" and events[0]["track_id"] == 1
+    for topic in ("state", "stats"):
+        payloads = [json.loads(m.payload) for m in subscriber.on(f"emotion/e2e/{topic}")]
+        assert [p["seq"] for p in payloads] == list(range(1, len(payloads) + 1)) and payloads
+        for payload in payloads:
+            validate(payload, topic)
+    final_stats = json.loads(subscriber.on("emotion/e2e/stats")[-1].payload)
+    assert final_stats["frames_captured"] == 97 and final_stats["events_dropped"] == 0
+    if offline_label(models, av_clip) == CLIP_EMOTION:  # where the models get the take right offline
+        labels = [e["label"] for e in events if e["track_id"] == 1 and e["event"] == "emotion_changed"]
+        assert CLIP_EMOTION in labels
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[tuple[socket.socket, str]]:
+    directory = tempfile.mkdtemp(prefix="notify-")
+    path = os.path.join(directory, "sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(20)
+        yield sock, path
+    os.unlink(path)
+    os.rmdir(directory)
+
+
+def test_sigterm_drains_publishes_offline_and_exits_0(
+    mosquitto_broker: MosquittoBroker, models: dict[str, Path], av_clip: Path,
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    sock, path = notify_socket
+    subscriber = Subscriber(mosquitto_broker, "emotion/term/#")
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
+    try:
+        daemon = emotion_edge("run", "--source", f"file://{av_clip}", "--loop", "--mqtt", mosquitto_broker.url,
+                              "--set", "output.device=term", *model_flags(models), env=env)
+        assert sock.recv(4096).startswith(b"READY=1")
+        subscriber.wait_for(lambda ms: any(m.topic == "emotion/term/events" for m in ms), timeout=20)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, stderr
+        subscriber.wait_for(lambda ms: any(m.topic == "emotion/term/available" and m.payload == b"offline" for m in ms))
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        subscriber.close()
+    notes = []
+    sock.settimeout(0.5)
+    while True:
+        try:
+            notes.append(sock.recv(4096))
+        except TimeoutError:
+            break
+    assert b"WATCHDOG=1" in notes and notes[-1] == b"STOPPING=1"
+    assert "received SIGTERM" in stderr
+    retained = Subscriber(mosquitto_broker, "emotion/term/available")
+    try:
+        retained.wait_for(lambda ms: len(ms) == 1)
+        assert retained.messages[0].payload == b"offline" and retained.messages[0].retain
+    finally:
+        retained.close()
+
+
+def test_without_a_broker_payloads_are_json_lines_on_stdout(models: dict[str, Path], av_clip: Path) -> None:
+    daemon = emotion_edge("run", "--no-realtime", "--source", f"file://{av_clip}", *model_flags(models))
+    stdout, stderr = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, stderr
+    payloads = [json.loads(line) for line in stdout.splitlines()]
+    topics = [p["schema"].split("/")[1] for p in payloads]
+    assert "events" in topics and topics[-1] == "stats"
+    for payload, topic in zip(payloads, topics, strict=True):
+        validate(payload, topic)
+
+
+def test_a_bad_config_exits_2_naming_the_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[source]\nvideo = "v4l2:///dev/video0"\n\n[pipeline]\ndetect_every = "three"\n')
+    with caplog.at_level(logging.ERROR):
+        assert main(["run", "--config", str(bad)]) == 2
+    assert f"{bad}:5: pipeline.detect_every: must be an integer" in caplog.text
+    assert main(["check-config", str(bad)]) == 2
+    assert f"{bad}:5: pipeline.detect_every" in capsys.readouterr().err
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main(["run", "--set", "pipeline.detect_everything=2"]) == 2
+    assert "pipeline.detect_everything: unknown key" in caplog.text
+
+
+def test_a_missing_model_exits_2_naming_the_file(
+    tmp_path: Path, av_clip: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        code = main(["run", "--source", f"file://{av_clip}", "--set", f"models.face={tmp_path / 'none.onnx'}"])
+    assert code == 2 and "models.face" in caplog.text and "none.onnx" in caplog.text
+
+
+def test_devices_lists_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        assert json.loads(line)["kind"] in ("camera", "microphone")
+
+
+def test_bench_prints_a_table_and_writes_json(
+    tmp_path: Path, models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--seconds", "2", "--out", str(out), *model_flags(models)]) == 0
+    result = json.loads(out.read_text())
+    assert 1.9 < result["wall_s"] < 4 and result["cpu_s"] > 0 and result["frames_captured"] > 30
+    assert result["latency_ms"]["p50"] is not None and result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+    assert result["detect_ms"]["p50"] > 0 and result["inference_ms"]["face"]["p50"] > 0
+    table = capsys.readouterr().out
+    assert "capture -> publish" in table and f"written to {out}" in table

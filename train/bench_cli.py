@@ -1,0 +1,34 @@
+"""The ``emotion-bench`` command line: the offline accuracy benchmarks (tables, JSON, confusion PNGs)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from edge.cli_support import add_log_level_option, run_main
+from train.face_benchmark import add_face_commands
+from train.speech_benchmark import add_speech_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emotion-bench",
+        description="Offline accuracy benchmarks: RAVDESS speech 4-fold actor-independent CV, FER2013 test, "
+        "faces on RAVDESS AV clips.",
+    )
+    add_log_level_option(parser, default="WARNING")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_speech_command(commands)
+    add_face_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(build_parser(), argv, logging_redirect_tqdm)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

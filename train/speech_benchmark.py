@@ -1,0 +1,134 @@
+"""``emotion-bench speech``: actor-independent 4-fold cross-validation of the speech CNN on RAVDESS.
+
+Fold k tests actors 6k+1..6k+6 and trains on the other 18 (two of which, one male and one
+female, are held out for early stopping; the test actors never steer training). Per fold it
+reports window accuracy, clip accuracy by majority vote and by mean posterior over each clip's
+windows, and macro-F1 (windows and clips); then mean ± std over folds, a table on stdout, a JSON
+file and confusion-matrix PNGs summed over the folds. Fold checkpoints make a rerun resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.taxonomy import RAVDESS_LABELS
+from train.data.feature_cache import SpeechCache, load_speech_cache
+from train.data.ravdess import Fold, actor_folds
+from train.metrics import Scores, clip_votes, mean_std, score
+from train.reports import print_table, save_confusion_png, save_json
+from train.speech_training import (
+    TrainingSettings,
+    add_training_options,
+    model_summary,
+    train_speech_model,
+    training_settings,
+    windows_of,
+)
+from train.trainer import predict
+
+N_FOLDS = 4
+METRICS = ("window_accuracy", "window_macro_f1", "clip_accuracy_majority", "clip_macro_f1_majority",
+           "clip_accuracy_mean", "clip_macro_f1_mean")
+DECISIONS = ("window", "clip_majority", "clip_mean")
+
+
+def evaluate_fold(cache: SpeechCache, fold: Fold, settings: TrainingSettings, out: Path) -> dict[str, Any]:
+    """Train fold ``fold`` (resuming its checkpoint) and score it on its test actors."""
+    directory = out / f"fold{fold.index}"
+    directory.mkdir(parents=True, exist_ok=True)
+    trained = train_speech_model(cache, fold.train_actors, settings.model_config, settings.config,
+                                 settings.augment, checkpoint=directory / "checkpoint.pt",
+                                 log_path=out / "train_log.jsonl", description=f"speech fold {fold.index}")
+    test = windows_of(cache, fold.test_actors)
+    posteriors = predict(trained.model, test.x)
+    n_classes = len(RAVDESS_LABELS)
+    truth = test.clip_labels()
+    scores: dict[str, Scores] = {"window": score(test.y.numpy(), posteriors.argmax(1), n_classes)}
+    for rule in ("majority", "mean"):
+        votes = clip_votes(posteriors, test.take_ids, rule)
+        scores[f"clip_{rule}"] = score([truth[c] for c in votes], list(votes.values()), n_classes)
+    np.savez(directory / "test_posteriors.npz", posteriors=posteriors, take_ids=test.take_ids,
+             labels=test.y.numpy())
+    return {
+        "fold": fold.index, "test_actors": list(fold.test_actors), "fit_actors": list(trained.fit_actors),
+        "validation_actors": list(trained.validation_actors),
+        "window_accuracy": scores["window"].accuracy, "window_macro_f1": scores["window"].macro_f1,
+        "clip_accuracy_majority": scores["clip_majority"].accuracy,
+        "clip_macro_f1_majority": scores["clip_majority"].macro_f1,
+        "clip_accuracy_mean": scores["clip_mean"].accuracy, "clip_macro_f1_mean": scores["clip_mean"].macro_f1,
+        "test_windows": scores["window"].count, "test_clips": scores["clip_majority"].count,
+        "best_epoch": trained.fit.best_epoch, "epochs_run": len(trained.fit.history),
+        "validation": trained.validation, "train_seconds": round(trained.seconds, 1),
+        "model": model_summary(trained.model), "model_config": trained.model.config(),
+        "confusion": {name: s.confusion for name, s in scores.items()},
+    }
+
+
+def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation over folds of each metric, and the confusions summed over folds."""
+    summary: dict[str, Any] = {}
+    for metric in METRICS:
+        mean, std = mean_std([f[metric] for f in folds])
+        summary[metric] = {"mean": mean, "std": std}
+    summary["confusion"] = {name: np.sum([f["confusion"][name] for f in folds], axis=0) for name in DECISIONS}
+    return summary
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = training_settings(args)
+    cache = load_speech_cache(args.cache)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    folds = [f for f in actor_folds(N_FOLDS) if args.folds is None or f.index in args.folds]
+    results = [evaluate_fold(cache, fold, settings, out) for fold in folds]
+    summary = summarise(results)
+    rows: list[dict[str, Any]] = [{**r, "train_s": r["train_seconds"]} for r in results]
+    rows.append({"fold": "mean", **{m: summary[m]["mean"] for m in METRICS}})
+    rows.append({"fold": "std", **{m: summary[m]["std"] for m in METRICS}})
+    print_table(rows, ("fold", *METRICS, "best_epoch", "train_s"),
+                title=f"speech CNN, RAVDESS actor-independent {N_FOLDS}-fold CV (folds {[f.index for f in folds]})")
+    print("clip accuracy (majority): " + f"{summary['clip_accuracy_majority']['mean']:.3f} ± "
+          f"{summary['clip_accuracy_majority']['std']:.3f}; (mean posterior): "
+          f"{summary['clip_accuracy_mean']['mean']:.3f} ± {summary['clip_accuracy_mean']['std']:.3f}")
+    for name in DECISIONS:
+        save_confusion_png(summary["confusion"][name], RAVDESS_LABELS, out / f"confusion_{name}.png",
+                           title=f"speech CNN, {name.replace('_', ' ')}, summed over folds {[f.index for f in folds]}")
+    save_json(out / "results.json", {
+        "benchmark": "speech", "command": " ".join(sys.argv), "cache": str(cache.directory),
+        "cache_params_hash": cache.manifest["params_hash"], "labels": list(RAVDESS_LABELS),
+        "settings": settings.to_dict(), "threads": args.threads, "machine": platform.platform(),
+        "cpu_count": os.cpu_count(), "model": results[0]["model"], "folds": results, "summary": summary,
+    })
+    print(f"results and confusion PNGs in {out}")
+    return 0
+
+
+def add_speech_command(subparsers: Any) -> argparse.ArgumentParser:
+    """``emotion-bench speech``: the speech CNN's actor-independent 4-fold cross-validation."""
+    parser = subparsers.add_parser(
+        "speech", help="4-fold actor-independent CV of the speech CNN on a RAVDESS speech cache",
+        description="Fold k tests actors 6k+1..6k+6 and trains on the other 18, two of which (one male, one "
+                    "female) are held out for early stopping. Prints window accuracy, clip accuracy by "
+                    "majority vote and by mean posterior, and macro-F1 per fold and mean ± std; writes "
+                    "results.json and confusion PNGs to --out. Interrupted folds resume.")
+    add_training_options(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs/speech_cv"), metavar="DIR",
+                        help="output folder (default runs/speech_cv)")
+    parser.add_argument("--folds", type=int, nargs="+", choices=range(N_FOLDS), default=None, metavar="K",
+                        help="run only these folds (0-3), e.g. for a quick experiment (default: all)")
+    parser.set_defaults(run=_run)
+    return parser
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m train.speech_benchmark")
+    add_speech_command(_parser.add_subparsers(dest="command", required=True))
+    _args = _parser.parse_args()
+    sys.exit(_args.run(_args))

@@ -1,0 +1,324 @@
+"""Training the speech CNN: SpecAugment masks, actor-held-out validation, fold models, the final model.
+
+Validation for early stopping and checkpoint selection always comes from the training actors:
+``validation_split`` holds out one male and one female training actor, so no test speaker ever
+steers training. ``train_speech_model`` trains one model on the windows of a set of actors (one
+CV fold, or all 24 for the final model); ``save_speech_model`` writes the weights with
+everything the export step needs (architecture, labels, MFCC/VAD settings, training record) and
+``load_speech_model`` reads them back. ``emotion-train speech`` (``add_speech_command``) trains
+and saves the final model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge.errors import InputError, ModelFileError
+from edge.taxonomy import RAVDESS_LABELS
+from train.data.feature_cache import SpeechCache, load_speech_cache
+from train.metrics import clip_votes, score
+from train.models.layers import count_weight_layers
+from train.models.speech_cnn import SpeechCNN
+from train.reports import save_json
+from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, fit, predict, seed_everything
+
+MODEL_FILE = "speech_cnn.pt"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class SpecAugment:
+    """SpecAugment: random time bands (frames) and frequency bands (mel bands) masked out.
+
+    Each window gets ``time_masks`` bands of 0..``max_time`` frames and ``freq_masks`` bands of
+    0..``max_freq`` mel bands (the same bands in all three channels). Masking happens on the
+    model's log mel image, with the training mean as the fill (zero after standardisation);
+    the window is then turned back into MFCCs, the input the model takes.
+    """
+
+    time_masks: int = 2
+    max_time: int = 12
+    freq_masks: int = 2
+    max_freq: int = 5
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def mask(self, image: torch.Tensor, fill: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``image`` (n, channels, frames, bands) with random bands replaced by ``fill`` (channels, 1, bands)."""
+        n, _, frames, bands = image.shape
+        time = _bands(n, frames, self.time_masks, self.max_time, generator)
+        freq = _bands(n, bands, self.freq_masks, self.max_freq, generator)
+        masked = time[:, None, :, None] | freq[:, None, None, :]
+        return torch.where(masked, fill.to(image.dtype), image)
+
+    def augment(self, model: SpeechCNN) -> Augment:
+        """The trainer's augmentation function for ``model``'s MFCC inputs."""
+
+        def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            with torch.no_grad():
+                image = model.to_log_mel(x)
+                return model.to_log_mel.inverse(self.mask(image, model.standardise.mean, generator))
+
+        return apply
+
+
+def _bands(n: int, length: int, count: int, max_width: int, generator: torch.Generator) -> torch.Tensor:
+    """(n, length) bool: ``count`` random bands per row, each 0..max_width wide."""
+    positions = torch.arange(length)
+    mask = torch.zeros(n, length, dtype=torch.bool)
+    for _ in range(count):
+        width = torch.randint(0, max_width + 1, (n, 1), generator=generator)
+        start = (torch.rand(n, 1, generator=generator) * (length - width + 1)).long()
+        mask |= (positions >= start) & (positions < start + width)
+    return mask
+
+
+def validation_split(actors: Sequence[int], seed: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(fit actors, validation actors): one male (odd) and one female (even) actor held out, seeded."""
+    rng = np.random.default_rng(seed)
+    males = sorted(a for a in actors if a % 2)
+    females = sorted(a for a in actors if a % 2 == 0)
+    if len(males) < 2 or len(females) < 2:
+        raise InputError(f"actors {sorted(actors)}: need at least two male and two female actors to hold "
+                         "one of each out for validation")
+    held_out = (int(rng.choice(males)), int(rng.choice(females)))
+    return tuple(a for a in sorted(actors) if a not in held_out), held_out
+
+
+@dataclass
+class WindowSet:
+    """The windows of some actors: inputs, labels and the take (clip) id of each window."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    take_ids: np.ndarray
+
+    def clip_labels(self) -> dict[str, int]:
+        return {str(take): int(label) for take, label in zip(self.take_ids, self.y.tolist(), strict=True)}
+
+
+def windows_of(cache: SpeechCache, actors: Sequence[int]) -> WindowSet:
+    """All windows of the takes of ``actors``; ``InputError`` when the cache has none of them."""
+    selected = np.isin(cache.window_actors, list(actors))
+    if not selected.any():
+        raise InputError(f"{cache.directory}: no windows of actors {sorted(actors)}")
+    return WindowSet(x=torch.from_numpy(cache.windows[selected]),
+                     y=torch.from_numpy(cache.window_labels[selected]),
+                     take_ids=np.asarray(cache.take_ids)[cache.window_take[selected]])
+
+
+def clip_accuracy(posteriors: np.ndarray, windows: WindowSet, rule: str) -> float:
+    """Fraction of clips whose ``rule`` vote over their windows is the clip's label."""
+    votes = clip_votes(posteriors, windows.take_ids, rule)
+    truth = windows.clip_labels()
+    return float(np.mean([votes[clip] == truth[clip] for clip in votes]))
+
+
+@dataclass
+class TrainedSpeechModel:
+    """A trained model (best validation weights), how it was trained and how long it took."""
+
+    model: SpeechCNN
+    fit: FitResult
+    fit_actors: tuple[int, ...]
+    validation_actors: tuple[int, ...]
+    validation: dict[str, float]
+    seconds: float
+
+
+def train_speech_model(cache: SpeechCache, actors: Sequence[int], model_config: dict[str, Any],
+                       config: TrainConfig, augment: SpecAugment | None, checkpoint: Path | None = None,
+                       log_path: Path | None = None, description: str = "speech") -> TrainedSpeechModel:
+    """Train a ``SpeechCNN`` on ``actors`` minus two validation actors, keeping the best validation epoch.
+
+    The model's MFCC front end (mel bands, lifter) follows the cache's MFCC settings.
+    Only the ``actors`` the cache holds take part (a partial cache trains on what it has). The
+    validation actors come from ``validation_split`` of those, seeded with ``config.seed``; the
+    input standardisation is fitted on the fitting actors' windows.
+    """
+    started = time.monotonic()
+    present = sorted(set(actors) & set(cache.actors.tolist()))
+    fit_actors, val_actors = validation_split(present, config.seed)
+    train, val = windows_of(cache, fit_actors), windows_of(cache, val_actors)
+    seed_everything(config.seed)
+    n_classes = len(RAVDESS_LABELS)
+    mfcc = cache.manifest["params"]["mfcc"]
+    model = SpeechCNN(n_classes=n_classes, in_channels=train.x.shape[1], coefficients=train.x.shape[3],
+                      mel_bands=mfcc["nfilt"], ceplifter=mfcc["ceplifter"], **model_config)
+    model.fit_standardisation(train.x)
+    model.to(memory_format=torch.channels_last)  # about 30 % faster convolutions on CPU
+    augment_fn = augment.augment(model) if augment is not None else None
+    result = fit(model, (train.x, train.y), (val.x, val.y), n_classes, config, augment=augment_fn,
+                 checkpoint=checkpoint, log_path=log_path, description=description)
+    posteriors = predict(model, val.x)
+    validation = {
+        "window_accuracy": float(score(val.y.numpy(), posteriors.argmax(1), n_classes).accuracy),
+        "clip_accuracy_majority": clip_accuracy(posteriors, val, "majority"),
+        "clip_accuracy_mean": clip_accuracy(posteriors, val, "mean"),
+    }
+    return TrainedSpeechModel(model=model, fit=result, fit_actors=fit_actors, validation_actors=val_actors,
+                              validation=validation, seconds=time.monotonic() - started)
+
+
+def model_summary(model: SpeechCNN) -> dict[str, int]:
+    """Weight layers on the classification path and trainable parameters."""
+    return {"weight_layers": count_weight_layers(model),
+            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def save_speech_model(directory: Path, trained: TrainedSpeechModel, cache: SpeechCache, config: TrainConfig,
+                      augment: SpecAugment | None) -> Path:
+    """Write ``speech_cnn.pt`` (weights + metadata) and the metadata alone as ``config.json``."""
+    model = trained.model
+    meta = {
+        "model": type(model).__name__,
+        "model_config": model.config(),
+        "labels": list(RAVDESS_LABELS),
+        "input": {"shape": ["batch", model.config()["in_channels"], int(cache.windows.shape[2]),
+                            model.config()["coefficients"]],
+                  "layout": "channels static/delta/delta-delta x frames x MFCC coefficients",
+                  "normalisation": "raw MFCC windows of edge.features.mfcc.mfcc_windows; the model "
+                                   "standardises them with the training statistics it holds"},
+        "features": {"mfcc": cache.manifest["params"]["mfcc"], "vad": cache.manifest["params"]["vad"]},
+        "training": {
+            "data": cache.manifest["data_root"], "cache": cache.directory.name,
+            "cache_params_hash": cache.manifest["params_hash"],
+            "fit_actors": list(trained.fit_actors), "validation_actors": list(trained.validation_actors),
+            "train_config": config.to_dict(), "augment": augment.to_dict() if augment else None,
+            "best_epoch": trained.fit.best_epoch, "epochs_run": len(trained.fit.history),
+            "validation": trained.validation, "seconds": round(trained.seconds, 1),
+        },
+        **model_summary(model),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, directory / MODEL_FILE)
+    save_json(directory / CONFIG_FILE, meta)
+    return directory / MODEL_FILE
+
+
+def load_speech_model(path: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
+    """The model (eval mode) and metadata saved by ``save_speech_model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such speech model file")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        meta = saved["meta"]
+        model = SpeechCNN(**meta["model_config"])
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: not a speech model saved by save_speech_model ({err})") from err
+    model.eval()
+    return model, meta
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"channel widths must be positive, got {text!r}")
+    return widths
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Model, optimiser and augmentation options shared by the training and benchmark commands."""
+    defaults, augment, train = SpeechCNN(), SpecAugment(), TrainConfig(epochs=40, batch_size=64, schedule="onecycle")
+    model = defaults.config()
+    parser.add_argument("--cache", type=Path, required=True, metavar="DIR",
+                        help="speech feature cache built by `emotion-train cache speech`")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch CPU threads (default 1, so that two trainings can share 2 cores)")
+    parser.add_argument("--channels", type=_channels, default=tuple(model["channels"]), metavar="C1,C2,...",
+                        help=f"conv block widths (default {','.join(map(str, model['channels']))})")
+    parser.add_argument("--embedding", type=int, default=model["embedding"], metavar="N",
+                        help=f"embedding width (default {model['embedding']})")
+    parser.add_argument("--dropout", type=float, default=model["dropout"], metavar="P",
+                        help=f"dropout before each fc layer (default {model['dropout']})")
+    parser.add_argument("--epochs", type=int, default=train.epochs, help=f"default {train.epochs}")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=train.schedule,
+                        help=f"learning-rate schedule (default {train.schedule}: warm up, then anneal to 0)")
+    parser.add_argument("--patience", type=int, default=train.patience,
+                        help="stop after this many epochs without a better validation accuracy (default: "
+                             "run every epoch; the best validation epoch is kept either way)")
+    parser.add_argument("--batch-size", type=int, default=train.batch_size, help=f"default {train.batch_size}")
+    parser.add_argument("--lr", type=float, default=train.lr, help=f"Adam learning rate (default {train.lr})")
+    parser.add_argument("--label-smoothing", type=float, default=train.label_smoothing,
+                        help=f"default {train.label_smoothing}")
+    parser.add_argument("--seed", type=int, default=train.seed,
+                        help="seeds the weights, batches, masks and the validation actors (default 0)")
+    parser.add_argument("--time-masks", type=int, default=augment.time_masks,
+                        help=f"SpecAugment time masks per window (default {augment.time_masks}; 0 with "
+                             "--freq-masks 0 switches augmentation off)")
+    parser.add_argument("--max-time", type=int, default=augment.max_time,
+                        help=f"widest time mask in frames (default {augment.max_time})")
+    parser.add_argument("--freq-masks", type=int, default=augment.freq_masks,
+                        help=f"SpecAugment coefficient masks per window (default {augment.freq_masks})")
+    parser.add_argument("--max-freq", type=int, default=augment.max_freq,
+                        help=f"widest coefficient mask (default {augment.max_freq})")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What ``add_training_options`` parsed: model arguments, optimiser settings, augmentation."""
+
+    model_config: dict[str, Any]
+    config: TrainConfig
+    augment: SpecAugment | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_config": self.model_config, "train_config": self.config.to_dict(),
+                "augment": self.augment.to_dict() if self.augment else None}
+
+
+def training_settings(args: argparse.Namespace) -> TrainingSettings:
+    """Settings from parsed options; also sets torch's thread count."""
+    torch.set_num_threads(args.threads)
+    augment = SpecAugment(args.time_masks, args.max_time, args.freq_masks, args.max_freq)
+    return TrainingSettings(
+        model_config={"channels": args.channels, "embedding": args.embedding, "dropout": args.dropout},
+        config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           label_smoothing=args.label_smoothing, patience=args.patience,
+                           schedule=args.schedule),
+        augment=augment if args.time_masks or args.freq_masks else None)
+
+
+def _train_final(args: argparse.Namespace) -> int:
+    settings = training_settings(args)
+    cache = load_speech_cache(args.cache)
+    args.out.mkdir(parents=True, exist_ok=True)
+    actors = sorted(set(cache.actors.tolist()))
+    trained = train_speech_model(cache, actors, settings.model_config, settings.config, settings.augment,
+                                 checkpoint=args.out / "training_checkpoint.pt",
+                                 log_path=args.out / "train_log.jsonl", description="speech final")
+    path = save_speech_model(args.out, trained, cache, settings.config, settings.augment)
+    summary = model_summary(trained.model)
+    print(f"{path}: {summary['weight_layers']} weight layers, {summary['parameters']} parameters; trained on "
+          f"actors {list(trained.fit_actors)}, validated on {list(trained.validation_actors)}: best epoch "
+          f"{trained.fit.best_epoch}, " + ", ".join(f"{k} {v:.3f}" for k, v in trained.validation.items())
+          + f" ({trained.seconds:.0f} s)")
+    return 0
+
+
+def add_speech_command(subparsers: Any) -> argparse.ArgumentParser:
+    """``emotion-train speech``: train the final speech model on every actor of a cache and save it."""
+    parser = subparsers.add_parser(
+        "speech", help="train the final speech CNN on all actors of a speech cache",
+        description="Train the speech CNN on every actor in the cache except one male and one female "
+                    "actor held out for early stopping, and save the best-validation weights with their "
+                    f"metadata as {MODEL_FILE} and {CONFIG_FILE} in --out. Resumes an interrupted run.")
+    add_training_options(parser)
+    parser.add_argument("--out", type=Path, default=Path("runs/speech_final"), metavar="DIR",
+                        help="output folder (default runs/speech_final)")
+    parser.set_defaults(run=_train_final)
+    return parser
