@@ -44,7 +44,7 @@ from export.quantize import METHODS, QuantizeSettings, int8_path, quantize_qdq
 from train.data.feature_cache import load_av_cache, load_speech_cache
 from train.data.image_folder import index_image_folder, load_images
 from train.metrics import clip_votes, vote
-from train.reports import format_table, print_table, save_json
+from train.reports import print_table, save_json
 
 MAX_DROP_POINTS = 1.0
 MIN_AGREEMENT = 0.97
@@ -244,12 +244,15 @@ def _run(args: argparse.Namespace) -> int:
         if not args.speech_cache:
             raise InputError("--speech-cv needs --speech-cache (the cache its folds were trained on)")
         args.out.mkdir(parents=True, exist_ok=True)
-        accuracy += fold_rows(args.speech_cv, args.speech_cache, args.out, QuantizeSettings(method=args.method),
-                              args.per_class, args.seed)
+        settings = QuantizeSettings(method=args.method, float_input_layers=not args.int8_input_layers)
+        accuracy += fold_rows(args.speech_cv, args.speech_cache, args.out, settings, args.per_class, args.seed)
     if args.av_cache:
         accuracy += av_rows(_pair(args.face, "--av-cache", args.threads),
                             _pair(args.speech, "--av-cache", args.threads), args.av_cache)
-    pairs = [_pair(path, "--latency", args.threads) for path in (args.speech, args.face)] if args.latency else []
+    present = [path for path in (args.speech, args.face) if path.is_file() and int8_path(path).is_file()]
+    for path in {args.speech, args.face} - set(present) if args.latency else ():
+        print(f"latency: {path} or its INT8 twin is missing, left out")
+    pairs = [ModelPair.open(path, threads=args.threads) for path in present] if args.latency else []
     latency = latency_rows(pairs, {p.name: _sample_inputs(p) for p in pairs}, args.batches, args.repeats)
     if accuracy:
         print_table(accuracy, ACCURACY_COLUMNS, title="INT8 QDQ vs FP32 (ONNX Runtime, CPU)", digits=4)
@@ -258,14 +261,14 @@ def _run(args: argparse.Namespace) -> int:
                     title=f"ONNX Runtime CPU latency, {args.threads} thread(s), ms per call")
     machine = {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
                "onnxruntime": onnxruntime.__version__, "threads": args.threads}
-    save_json(args.out / "report.json", {"command": " ".join(sys.argv), "machine": machine,
+    command = "emotion-export " + " ".join(sys.argv[1:])
+    save_json(args.out / "report.json", {"command": command, "machine": machine,
                                          "target": {"max_drop_points": MAX_DROP_POINTS, "min_agreement": MIN_AGREEMENT},
                                          "accuracy": accuracy, "latency": latency})
     (args.out / "report.md").write_text(
-        f"Command: `{' '.join(sys.argv)}`\n\n"
+        f"Command: `{command}`\n\n"
         + "".join(markdown(rows, columns) + "\n\n" for rows, columns in
-                  ((accuracy, ACCURACY_COLUMNS), (latency, LATENCY_COLUMNS)) if rows)
-        + format_table([machine], list(machine)) + "\n")
+                  ((accuracy, ACCURACY_COLUMNS), (latency, LATENCY_COLUMNS), ([machine], list(machine))) if rows))
     print(f"report.json and report.md in {args.out}")
     return 0
 
@@ -290,6 +293,8 @@ def add_int8_report_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="fold calibration seed (default 0)")
     parser.add_argument("--method", choices=sorted(METHODS), default=QuantizeSettings().method,
                         help="fold calibration method, as for `emotion-export int8` (default %(default)s)")
+    parser.add_argument("--int8-input-layers", action="store_true",
+                        help="fold models: quantize the layers reading the input too, as for `emotion-export int8`")
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True,
                         help="measure FP32 and INT8 latency of the speech and face models (default: yes)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="latency batch sizes (default 1 8)")

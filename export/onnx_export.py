@@ -27,15 +27,34 @@ OUTPUTS = ("logits", "embedding")
 
 
 class _LogitsAndEmbedding(nn.Module):
-    """Wraps a model with ``embed`` and ``classifier`` so the graph returns both outputs."""
+    """Runs a model's ``forward`` once and also returns what its ``embed`` produced on the way.
+
+    The model contract is ``forward(x) -> logits`` computed through ``embed(x) -> embedding``; the
+    wrapper shadows ``embed`` on the instance during the call, so the graph holds one pass with two
+    outputs, whatever the model names its last layer.
+    """
 
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.model.embed(x)
-        return self.model.classifier(embedding), embedding
+        seen: list[torch.Tensor] = []
+        embed = self.model.embed
+
+        def recording_embed(inputs: torch.Tensor) -> torch.Tensor:
+            seen.append(embed(inputs))
+            return seen[-1]
+
+        self.model.embed = recording_embed
+        try:
+            logits = self.model(x)
+        finally:
+            del self.model.embed
+        if len(seen) != 1:
+            raise ValueError(f"{type(self.model).__name__}.forward must call embed exactly once, it called it "
+                             f"{len(seen)} times")
+        return logits, seen[0]
 
 
 def export_onnx(
@@ -53,7 +72,7 @@ def export_onnx(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
         torch.onnx.export(
-            _LogitsAndEmbedding(model),
+            _LogitsAndEmbedding(model).eval(),
             (example,),
             str(path),
             input_names=[input_name],

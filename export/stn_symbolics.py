@@ -73,26 +73,37 @@ def _affine_grid_generator(g: Any, theta: Any, size: Any, align_corners: Any) ->
     lattice = g.op("Constant", value_t=torch.from_numpy(base_lattice(height, width, align)))
     grid = g.op("MatMul", lattice, g.op("Transpose", theta, perm_i=[0, 2, 1]))
     shape = g.op("Constant", value_t=torch.tensor([-1, height, width, 2], dtype=torch.int64))
-    reshaped = g.op("Reshape", grid, shape)
-    reshaped.setType(theta.type().with_sizes([dims[0], height, width, 2]))  # static H, W for grid_sampler
-    return reshaped
+    return g.op("Reshape", grid, shape)
 
 
 def _const(g: Any, values: Any, dtype: torch.dtype = torch.float32) -> Any:
     return g.op("Constant", value_t=torch.tensor(values, dtype=dtype))
 
 
+def _grid_shape(grid: Any) -> list[int | None]:
+    """The grid's (N, H_out, W_out, 2), from its type or, when the exporter's shape inference lost it,
+    from the constant target shape of the ``Reshape`` that ``_affine_grid_generator`` ends with."""
+    sizes = symbolic_helper._get_tensor_sizes(grid) or [None] * 4
+    node = grid.node()
+    if any(d is None for d in sizes[1:3]) and node.kind() == "onnx::Reshape":
+        target = symbolic_helper._maybe_get_const(list(node.inputs())[1], "is")
+        if isinstance(target, list) and len(target) == 4:
+            return [None, *target[1:]]
+    return list(sizes)
+
+
 def _grid_sampler(g: Any, image: Any, grid: Any, mode: Any, padding: Any, align_corners: Any) -> Any:
     """Bilinear ``grid_sample`` with zero padding in opset-13 operators (see the module docstring)."""
-    sizes, grid_sizes = symbolic_helper._get_tensor_sizes(image), symbolic_helper._get_tensor_sizes(grid)
+    sizes, grid_sizes = symbolic_helper._get_tensor_sizes(image), _grid_shape(grid)
     if (symbolic_helper._maybe_get_const(mode, "i"), symbolic_helper._maybe_get_const(padding, "i")) != (0, 0):
         raise torch.onnx.errors.SymbolicValueError("only bilinear grid_sample with zero padding exports below "
                                                    "opset 16", image)
-    if not sizes or not grid_sizes or any(not isinstance(d, int) for d in (*sizes[1:], *grid_sizes[1:3])):
+    static = [d for d in (*(sizes or [])[1:], *grid_sizes[1:3]) if isinstance(d, int)]
+    if len(static) != 5:
         raise torch.onnx.errors.SymbolicValueError("grid_sample export below opset 16 needs static channel, "
                                                    "height and width", image)
-    channels, height, width = (int(d) for d in sizes[1:])
-    points = int(grid_sizes[1]) * int(grid_sizes[2])
+    channels, height, width, out_height, out_width = static
+    points = out_height * out_width
     align = bool(symbolic_helper._maybe_get_const(align_corners, "b"))
 
     def pixel(axis: int, size: int) -> Any:  # normalised [-1, 1] -> pixel coordinate, as torch does
@@ -123,7 +134,7 @@ def _grid_sampler(g: Any, image: Any, grid: Any, mode: Any, padding: Any, align_
         values = g.op("GatherElements", flat, index, axis_i=2)
         term = g.op("Mul", values, g.op("Reshape", weight, _const(g, [-1, 1, points], torch.int64)))
         total = term if total is None else g.op("Add", total, term)
-    return g.op("Reshape", total, _const(g, [-1, channels, int(grid_sizes[1]), int(grid_sizes[2])], torch.int64))
+    return g.op("Reshape", total, _const(g, [-1, channels, out_height, out_width], torch.int64))
 
 
 def register() -> None:

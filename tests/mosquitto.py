@@ -69,7 +69,7 @@ class MosquittoBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def start(self, timeout: float = 5.0) -> None:
+    def start(self, timeout: float = 20.0) -> None:
         if self.running:
             return
         self._process = subprocess.Popen(
@@ -171,7 +171,7 @@ class Subscriber:
         with self._changed:
             return [m for m in self.messages if m.topic == topic]
 
-    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 5.0) -> list[Received]:
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 20.0) -> list[Received]:
         """Wait until ``predicate(messages)`` holds; fail the test with what arrived otherwise."""
         deadline = time.monotonic() + timeout
         with self._changed:

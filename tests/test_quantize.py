@@ -21,6 +21,7 @@ from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import ModelSidecar, SidecarError, SidecarMismatchError, file_sha256, read_sidecar, write_sidecar
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 from export import stn_symbolics
+from export.int8_report import ModelPair, compare, latency_rows, markdown
 from export.onnx_export import OUTPUTS, check_parity, export_onnx
 from export.quantize import QuantizeSettings, check_qdq, int8_path, quantize_qdq
 from train.data.feature_cache import SpeechCacheSpec, speech_item
@@ -46,9 +47,10 @@ def _set(kind: str, inputs: np.ndarray, labels: np.ndarray, names: tuple[str, ..
                           per_class=len(inputs))
 
 
-def _export(model: torch.nn.Module, kind: str, labels: tuple[str, ...], inputs: np.ndarray, path: Path) -> Path:
+def _export(model: torch.nn.Module, kind: str, labels: tuple[str, ...], inputs: np.ndarray, path: Path,
+            opset: int = 17) -> Path:
     name = "face" if kind == "face" else "mfcc"
-    export_onnx(model, torch.from_numpy(inputs[:2]), path, name)
+    export_onnx(model, torch.from_numpy(inputs[:2]), path, name, opset)
     write_sidecar(path, ModelSidecar(name=path.stem, kind=kind, labels=labels, input_name=name,
                                      input_shape=(None, *inputs.shape[1:]), outputs=OUTPUTS,
                                      sha256=file_sha256(path), features={}))
@@ -92,8 +94,10 @@ def test_speech_qdq_is_what_tensorrt_consumes(speech: dict) -> None:
     path = speech["int8"]
     assert path == int8_path(speech["fp32"]) and path.name == "speech.int8.onnx"
     summary = check_qdq(path)
-    assert len(summary.per_channel_weights) == 6  # 4 conv + 2 fc, each per output channel
+    assert len(summary.per_channel_weights) == 5  # conv 2-4 and both fc, each per output channel
     graph = onnx.load(str(path))
+    convs = [node.name for node in graph.graph.node if node.op_type == "Conv"]
+    assert [name for name in summary.float_layers if name in convs] == convs[:1]  # the conv reading the MFCCs
     assert [(o.domain, o.version) for o in graph.opset_import] == [("", 17)]
     producers = {out: node.op_type for node in graph.graph.node for out in node.output}
     assert producers["logits"] == "Gemm"  # outputs of weighted layers stay float
@@ -122,7 +126,13 @@ def test_face_stn_exports_gridsample_at_opset_17_and_stays_float_in_qdq(face: di
     assert {"GridSample", "MatMul"} <= ops and "AffineGrid" not in ops
     parity = check_parity(face["model"], face["fp32"], face["held_out"])
     assert parity.max_abs_logit_diff < 1e-3 and parity.argmax_agreement == 1.0
-    assert check_qdq(face["int8"]).float_ops == ("MatMul",)  # the affine grid
+    with torch.no_grad():
+        embedding = face["model"].embed(torch.from_numpy(face["held_out"])).numpy()
+    np.testing.assert_allclose(OnnxRuntimeBackend(face["fp32"]).run(face["held_out"])["embedding"], embedding,
+                               atol=1e-4)
+    float_layers = check_qdq(face["int8"]).float_layers  # the convs reading the pixels, and the affine grid
+    assert sorted(name.rsplit("/", 1)[-1] for name in float_layers) == ["Conv", "Conv", "MatMul"]
+    assert any("localisation" in name for name in float_layers)
     quantized = onnx.load(str(face["int8"]))
     producers = {out: node.op_type for node in quantized.graph.node for out in node.output}
     grid_sample = next(node for node in quantized.graph.node if node.op_type == "GridSample")
@@ -156,6 +166,9 @@ def test_the_spatial_transformer_exports_for_tensorrt_8_0_and_8_5(opset: int, fa
     expected = _SpatialTransformer()(torch.from_numpy(faces)).numpy()
     assert (expected == 0).mean() > 0.05  # some samples fall outside the crop: the zero padding is exercised
     np.testing.assert_allclose(sampled, expected, atol=1e-3)  # pixels 0..255
+    whole = _export(face["model"], "face", EMOTIONS, faces, tmp_path / f"face{opset}.onnx", opset)
+    assert {node.op_type for node in onnx.load(str(whole)).graph.node} >= ({"GatherElements"} if opset == 13 else set())
+    assert check_parity(face["model"], whole, faces).max_abs_logit_diff < 1e-3
 
 
 @pytest.mark.skipif(not int8_path(FACE_MODEL).is_file() or not int8_path(SPEECH_MODEL).is_file(),
@@ -169,6 +182,19 @@ def test_shipped_int8_models_agree_with_fp32_on_held_out_data(fer2013_dir: Path,
         fp32 = OnnxRuntimeBackend(model, threads=1).run(inputs)["logits"].argmax(1)
         int8 = OnnxRuntimeBackend(int8_path(model), threads=1).run(inputs)["logits"].argmax(1)
         assert np.mean(fp32 == int8) >= 0.97, model.name
+
+
+def test_report_rows_compare_both_models_on_the_same_decisions(speech: dict) -> None:
+    row = compare("set", "windows", [0, 1, 2, 2], [0, 1, 2, 1], [0, 1, 1, 1])
+    assert (row["fp32_accuracy"], row["int8_accuracy"], row["agreement"]) == (0.75, 0.5, 0.75)
+    assert row["drop_points"] == pytest.approx(25.0) and row["meets_target"] is False
+    assert compare("set", "windows", [0, 1], [0, 1], [0, 1])["meets_target"] is True
+    pair = ModelPair.open(speech["fp32"])
+    (latency,) = latency_rows([pair], {pair.name: speech["held_out"][:1]}, batches=[3], repeats=5, warmup=1)
+    assert latency["model"] == "speech" and latency["batch"] == 3
+    assert latency["fp32_ms"] > 0 and latency["int8_ms"] > 0
+    assert latency["speedup"] == pytest.approx(latency["fp32_ms"] / latency["int8_ms"])
+    assert "| speech | 3 |" in markdown([latency], ("model", "batch", "fp32_ms"))
 
 
 def test_a_damaged_model_or_a_mismatching_set_is_a_clear_error(speech: dict, tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 Validation (checkpoint selection, lambda choice) always comes from a seeded, stratified part of
 FER2013 *train* (``validation_split``); the test set is only read by the benchmark. Training runs
-in two stages on the same split: Adam at ``lr``, then ``finetune_epochs`` more from the best weights
-at ``lr * finetune_factor`` (a step decay built from two resumable ``fit`` calls). Class imbalance
-(disgust has 436 of 28,709 images) is handled by the trainer's inverse-frequency class weights.
+in two stages on the same split: Adam at ``lr`` (constant, or the trainer's one-cycle schedule), then
+``finetune_epochs`` more from the best weights at ``lr * finetune_factor`` (a step decay built from
+two resumable ``fit`` calls). Class imbalance (disgust has 436 of 28,709 images) is handled by the
+trainer's inverse-frequency class weights.
 
 ``emotion-train face`` trains and saves ``face_cnn.pt`` + ``config.json``; ``emotion-train
 face-lambda`` compares penalty weights on the validation split (``add_face_training_commands``).
@@ -32,7 +33,7 @@ from train.data.image_folder import index_image_folder, load_images
 from train.models.face_cnn import FaceCNN, pixels
 from train.models.layers import count_weight_layers
 from train.reports import print_table, save_json
-from train.trainer import FitResult, TrainConfig, fit, predict, seed_everything
+from train.trainer import SCHEDULES, FitResult, TrainConfig, fit, predict, seed_everything
 
 MODEL_FILE = "face_cnn.pt"
 CONFIG_FILE = "config.json"
@@ -271,7 +272,7 @@ def _recipe(args: argparse.Namespace, penalty: float) -> FaceRecipe:
     return FaceRecipe(
         model_config={"crop_size": 48, "width": args.width, "fc_units": args.fc_units, "dropout": args.dropout},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           class_weighted=args.class_weighted),
+                           class_weighted=args.class_weighted, schedule=args.schedule),
         penalty=penalty, augment=augment, finetune_epochs=args.finetune_epochs,
         finetune_factor=args.finetune_factor)
 
@@ -331,7 +332,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help=f"width of the first fc layer (default {defaults['fc_units']})")
     parser.add_argument("--dropout", type=float, default=defaults["dropout"],
                         help=f"dropout before each fc layer (default {defaults['dropout']})")
-    parser.add_argument("--epochs", type=int, default=12, help="epochs at --lr (default 12)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of stage 1 (default 20)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="stage 1 learning rate: constant --lr, or onecycle (warm-up to --lr, cosine "
+                             "decay; then --finetune-epochs 0 is the natural choice) (default constant)")
     parser.add_argument("--finetune-epochs", type=int, default=3,
                         help="epochs at --lr times --finetune-factor from the best weights (default 3)")
     parser.add_argument("--finetune-factor", type=float, default=0.1, help="default 0.1")
@@ -351,8 +355,8 @@ def add_face_training_commands(subparsers: Any) -> None:
                     f"best-validation weights as {MODEL_FILE} and {CONFIG_FILE} in --out. Resumes an "
                     "interrupted run from the checkpoints in --out.")
     add_training_options(face)
-    face.add_argument("--penalty", type=float, default=1e-3, metavar="LAMBDA",
-                      help="lambda of the fc-weight penalty (default 1e-3; choose it with face-lambda)")
+    face.add_argument("--penalty", type=float, default=1e-4, metavar="LAMBDA",
+                      help="lambda of the fc-weight penalty (default 1e-4, chosen by face-lambda)")
     face.set_defaults(run=_train)
     choose = subparsers.add_parser(
         "face-lambda", help="compare fc-penalty weights on the FER2013 validation part",

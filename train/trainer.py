@@ -34,6 +34,8 @@ class TrainConfig:
     class_weighted: bool = True
     label_smoothing: float = 0.0
     patience: int | None = None
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW) when above 0; plain Adam otherwise."""
     schedule: str = "constant"
     """Learning rate: ``constant``, or ``onecycle`` (warm up to ``lr`` over the first 15 % of the
     steps, then cosine-anneal towards zero by the last epoch)."""
@@ -116,7 +118,9 @@ def fit(
     x_train, y_train = train
     weights = class_weights(y_train, n_classes) if config.class_weighted else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimiser: torch.optim.Optimizer = (
+        torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.weight_decay > 0 else torch.optim.Adam(model.parameters(), lr=config.lr))
     scheduler = _scheduler(optimiser, config, steps_per_epoch=-(-len(x_train) // config.batch_size))
     resumed = _load_checkpoint(checkpoint, model, optimiser, scheduler)
     start_epoch = resumed["epoch"] + 1 if resumed else 0

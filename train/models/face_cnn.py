@@ -70,7 +70,7 @@ class Localisation(nn.Module):
 class FaceCNN(nn.Module):
     """Spatial transformer + 3 pooled blocks of 2 conv + 2 fc; see the module docstring."""
 
-    def __init__(self, labels: Sequence[str] = EMOTIONS, crop_size: int = 48, width: int = 32,
+    def __init__(self, labels: Sequence[str] = EMOTIONS, crop_size: int = 48, width: int = 16,
                  fc_units: int = 256, dropout: float = 0.5, pixel_mean: float = PIXEL_MEAN,
                  pixel_std: float = PIXEL_STD) -> None:
         super().__init__()
