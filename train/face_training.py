@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from edge.errors import InputError, ModelFileError
+from edge.errors import InputError
 from edge.features.alignment import AlignParams
 from edge.taxonomy import EMOTIONS
+from train.checkpoints import CONFIG_FILE, load_model, save_model
 from train.data.image_folder import index_image_folder, load_images
 from train.models.face_cnn import FaceCNN, pixels
 from train.models.layers import count_weight_layers
@@ -36,7 +37,6 @@ from train.reports import print_table, save_json
 from train.trainer import SCHEDULES, FitResult, TrainConfig, fit, predict, seed_everything
 
 MODEL_FILE = "face_cnn.pt"
-CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -244,26 +244,12 @@ def save_face_model(directory: Path, trained: TrainedFaceModel, data: FaceData, 
         },
         **model_summary(model),
     }
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, directory / MODEL_FILE)
-    save_json(directory / CONFIG_FILE, meta)
-    return directory / MODEL_FILE
+    return save_model(directory, MODEL_FILE, model, meta)
 
 
 def load_face_model(path: str | Path) -> tuple[FaceCNN, dict[str, Any]]:
     """The model (eval mode) and metadata saved by ``save_face_model``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such face model file")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        meta = saved["meta"]
-        model = FaceCNN(**meta["model_config"])
-        model.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: not a face model saved by save_face_model ({err})") from err
-    model.eval()
-    return model, meta
+    return load_model(path, FaceCNN, "face")
 
 
 def _recipe(args: argparse.Namespace, penalty: float) -> FaceRecipe:

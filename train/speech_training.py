@@ -21,17 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge.errors import InputError, ModelFileError
+from edge.errors import InputError
 from edge.taxonomy import RAVDESS_LABELS
+from train.checkpoints import CONFIG_FILE, load_model, save_model
 from train.data.feature_cache import SpeechCache, load_speech_cache
 from train.metrics import clip_votes, score
 from train.models.layers import count_weight_layers
 from train.models.speech_cnn import SpeechCNN
-from train.reports import save_json
 from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, fit, predict, seed_everything
 
 MODEL_FILE = "speech_cnn.pt"
-CONFIG_FILE = "config.json"
 
 
 @dataclass(frozen=True)
@@ -201,26 +200,12 @@ def save_speech_model(directory: Path, trained: TrainedSpeechModel, cache: Speec
         },
         **model_summary(model),
     }
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, directory / MODEL_FILE)
-    save_json(directory / CONFIG_FILE, meta)
-    return directory / MODEL_FILE
+    return save_model(directory, MODEL_FILE, model, meta)
 
 
 def load_speech_model(path: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
     """The model (eval mode) and metadata saved by ``save_speech_model``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such speech model file")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        meta = saved["meta"]
-        model = SpeechCNN(**meta["model_config"])
-        model.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise ModelFileError(f"{path}: not a speech model saved by save_speech_model ({err})") from err
-    model.eval()
-    return model, meta
+    return load_model(path, SpeechCNN, "speech")
 
 
 def _channels(text: str) -> tuple[int, ...]:
