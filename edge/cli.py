@@ -13,6 +13,7 @@ from edge.bench_latency import format_table, run_benchmark
 from edge.capture import FILE_SCHEME
 from edge.capture.devices import list_cameras, list_microphones
 from edge.classify import Classifier, ClassifySettings
+from edge.cli_support import run_main
 from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
 from edge.daemon import Daemon
 from edge.errors import InputError
@@ -61,7 +62,7 @@ def _add_features_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--score-threshold", type=float, default=0.7, help="minimum face detection score (default: %(default)s)"
     )
-    parser.set_defaults(handler=_run_features)
+    parser.set_defaults(run=_run_features)
 
 
 def _run_features(args: argparse.Namespace) -> int:
@@ -118,7 +119,7 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet ONNX weights (default: %(default)s)"
     )
-    parser.set_defaults(handler=_run_classify)
+    parser.set_defaults(run=_run_classify)
 
 
 def _run_classify(args: argparse.Namespace) -> int:
@@ -169,7 +170,7 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
         "with the shipped models and every payload is printed as a JSON line. Flags override the config.",
     )
     _add_config_options(parser)
-    parser.set_defaults(handler=_run_daemon)
+    parser.set_defaults(run=_run_daemon)
 
 
 def run_config(args: argparse.Namespace) -> Config:
@@ -205,7 +206,7 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("bench_latency.json"), help="JSON output (default: %(default)s)"
     )
-    parser.set_defaults(handler=_run_bench)
+    parser.set_defaults(run=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -225,7 +226,7 @@ def _add_devices_command(commands: argparse._SubParsersAction) -> None:
         description="One JSON line per camera (its URI for source.video, whether it opens, size and rate) and "
         "per microphone (index and name for source.audio, channels, default rate).",
     )
-    parser.set_defaults(handler=lambda args: _print_records([*list_cameras(), *list_microphones()]))
+    parser.set_defaults(run=lambda args: _print_records([*list_cameras(), *list_microphones()]))
 
 
 def _print_records(records: Iterable[dict]) -> int:
@@ -244,7 +245,7 @@ def _add_check_config_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config key (repeatable)")
-    parser.set_defaults(handler=lambda args: check_config(args.path, args.overrides))
+    parser.set_defaults(run=lambda args: check_config(args.path, args.overrides))
 
 
 def _print_each(paths: Sequence[Path], describe: Callable[[Path], Iterable[dict]]) -> int:
@@ -278,13 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level or "INFO", stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.handler(args))
-    except InputError as exc:
-        logging.getLogger("emotion-edge").error("%s", exc)
-        return 2
+    return run_main(build_parser(), argv)
 
 
 if __name__ == "__main__":

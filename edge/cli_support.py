@@ -33,7 +33,9 @@ def run_main(
     """
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=getattr(args, "log_level", None) or "INFO",
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     try:
         with context():
