@@ -27,6 +27,22 @@ BUNDLED_CLIP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "01-
 DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
 
 
+def _add_face_sampling_options(parser: argparse.ArgumentParser, every_nth: int, key_face_radius: int) -> None:
+    """Options of the commands that detect faces in video: frame sampling, key faces, detector weights."""
+    parser.add_argument(
+        "--every-nth", type=int, default=every_nth, help="video: detect faces on every Nth frame (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--key-face-radius",
+        type=int,
+        default=key_face_radius,
+        help="key faces: windows of 2r+1 faces shifted by r (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet ONNX weights (default: %(default)s)"
+    )
+
+
 def _add_features_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "features",
@@ -41,23 +57,12 @@ def _add_features_command(commands: argparse._SubParsersAction) -> None:
         default=[BUNDLED_CLIP],
         help="audio or video files (default: the bundled RAVDESS clip %(default)s)",
     )
-    parser.add_argument(
-        "--every-nth", type=int, default=3, help="run face detection on every Nth frame (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--key-face-radius",
-        type=int,
-        default=2,
-        help="key faces: window of 2r+1 faces, shifted by r (default: %(default)s)",
-    )
+    _add_face_sampling_options(parser, every_nth=3, key_face_radius=2)
     parser.add_argument(
         "--crop-size",
         type=int,
         default=AlignParams().crop_size,
         help="side of the aligned gray face crop in pixels, 48..64 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet ONNX weights (default: the bundled %(default)s)"
     )
     parser.add_argument(
         "--score-threshold", type=float, default=0.7, help="minimum face detection score (default: %(default)s)"
@@ -101,23 +106,12 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="images are already aligned face crops (e.g. FER2013): skip face detection",
     )
-    parser.add_argument(
-        "--every-nth", type=int, default=1, help="video: detect faces on every Nth frame (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--key-face-radius",
-        type=int,
-        default=5,
-        help="video: key faces from windows of 2r+1 faces shifted by r (default: %(default)s)",
-    )
+    _add_face_sampling_options(parser, every_nth=1, key_face_radius=5)
     parser.add_argument(
         "--speech-weight", type=float, default=1.0, help="decision fusion weight of speech (default: %(default)s)"
     )
     parser.add_argument(
         "--face-weight", type=float, default=1.0, help="decision fusion weight of faces (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet ONNX weights (default: %(default)s)"
     )
     parser.set_defaults(run=_run_classify)
 
@@ -142,7 +136,11 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """The options that make the daemon's configuration: a file, --set overrides and convenience flags."""
     parser.add_argument("--config", type=Path, help="TOML configuration file (see systemd/config.example.toml)")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override one config key, TOML value syntax (repeatable), e.g. --set pipeline.detect_every=2",
     )
     parser.add_argument(
@@ -153,7 +151,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         "--mqtt", metavar="URL", help="output.mqtt_url: mqtt://host[:port] (default: JSON lines on stdout)"
     )
     parser.add_argument(
-        "--realtime", action=argparse.BooleanOptionalAction, default=None,
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="source.realtime: replay files at their own pace (--no-realtime: as fast as possible)",
     )
     parser.add_argument(
@@ -177,8 +177,13 @@ def run_config(args: argparse.Namespace) -> Config:
     """The configuration ``emotion-edge run`` uses: file, then --set, then the convenience flags."""
     config = load_config(args.config) if args.config else Config()
     overrides: dict[str, object] = dict(parse_overrides(args.overrides))
-    flags = {"source.video": args.source, "source.audio": args.mic, "output.mqtt_url": args.mqtt,
-             "source.realtime": args.realtime, "source.loop": args.loop}
+    flags = {
+        "source.video": args.source,
+        "source.audio": args.mic,
+        "output.mqtt_url": args.mqtt,
+        "source.realtime": args.realtime,
+        "source.loop": args.loop,
+    }
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = apply_overrides(config, overrides)
     if args.config is None and config.source.video is None and config.source.audio is None:
@@ -243,8 +248,14 @@ def _add_check_config_command(commands: argparse._SubParsersAction) -> None:
         "the error naming the file, line and key (exit 2).",
     )
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config key (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (repeatable)",
+    )
     parser.set_defaults(run=lambda args: check_config(args.path, args.overrides))
 
 
