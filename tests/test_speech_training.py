@@ -3,6 +3,7 @@ resumes and reloads, and the benchmark's end-to-end outputs on a small real RAVD
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from train.speech_training import (
     train_speech_model,
     validation_split,
 )
-from train.trainer import TrainConfig, predict
+from train.trainer import TrainConfig, add_device_option, predict
 
 SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
 TINY_MODEL = {"channels": (8, 16), "embedding": 16, "dropout": 0.1}
@@ -223,3 +224,16 @@ def test_report_table_and_confusion_checks(tmp_path: Path) -> None:
     assert len({len(line) for line in lines}) == 1      # aligned columns
     with pytest.raises(ValueError, match="does not match 3 labels"):
         save_confusion_png(np.eye(2), ["a", "b", "c"], tmp_path / "c.png")
+
+
+def test_device_option_refuses_unknown_and_unavailable_devices() -> None:
+    parser = argparse.ArgumentParser()
+    add_device_option(parser)
+    assert parser.parse_args([]).device == "cpu"
+    with pytest.raises(ValueError, match="not a torch device"):
+        TrainConfig(device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            TrainConfig(device="cuda")
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--device", "cuda"])

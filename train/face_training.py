@@ -34,7 +34,7 @@ from train.data.image_folder import index_image_folder, load_images
 from train.models.face_cnn import FaceCNN, pixels
 from train.models.layers import count_weight_layers
 from train.reports import print_table, save_json
-from train.trainer import SCHEDULES, FitResult, TrainConfig, fit, predict, seed_everything
+from train.trainer import SCHEDULES, FitResult, TrainConfig, add_device_option, fit, predict, seed_everything
 
 MODEL_FILE = "face_cnn.pt"
 
@@ -75,12 +75,12 @@ class FaceAugment:
         theta = torch.stack([
             torch.stack([cos * mirror, -sin, 2 * uniform(self.shift)], dim=1),
             torch.stack([sin * mirror, cos, 2 * uniform(self.shift)], dim=1),
-        ], dim=1)
+        ], dim=1).to(x.device)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         warped = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
         mean = warped.mean(dim=(1, 2, 3), keepdim=True)
-        contrast = (1 + uniform(self.contrast)).view(n, 1, 1, 1)
-        brightness = uniform(self.brightness).view(n, 1, 1, 1)
+        contrast = (1 + uniform(self.contrast)).view(n, 1, 1, 1).to(x.device)
+        brightness = uniform(self.brightness).view(n, 1, 1, 1).to(x.device)
         return ((warped - mean) * contrast + mean + brightness).clamp(0, 255)
 
 
@@ -258,7 +258,7 @@ def _recipe(args: argparse.Namespace, penalty: float) -> FaceRecipe:
     return FaceRecipe(
         model_config={"crop_size": 48, "width": args.width, "fc_units": args.fc_units, "dropout": args.dropout},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           class_weighted=args.class_weighted, schedule=args.schedule),
+                           class_weighted=args.class_weighted, schedule=args.schedule, device=args.device),
         penalty=penalty, augment=augment, finetune_epochs=args.finetune_epochs,
         finetune_factor=args.finetune_factor)
 
@@ -310,6 +310,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default runs/face_fer)")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch CPU threads (default 1, so that two trainings can share 2 cores)")
+    add_device_option(parser)
     parser.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                         help="fraction of each class held out for validation (default 0.1)")
     parser.add_argument("--width", type=int, default=defaults["width"],

@@ -28,7 +28,7 @@ from train.data.feature_cache import SpeechCache, load_speech_cache
 from train.metrics import clip_votes, score
 from train.models.layers import count_weight_layers
 from train.models.speech_cnn import SpeechCNN
-from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, fit, predict, seed_everything
+from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, add_device_option, fit, predict, seed_everything
 
 MODEL_FILE = "speech_cnn.pt"
 
@@ -56,7 +56,7 @@ class SpecAugment:
         n, _, frames, bands = image.shape
         time = _bands(n, frames, self.time_masks, self.max_time, generator)
         freq = _bands(n, bands, self.freq_masks, self.max_freq, generator)
-        masked = time[:, None, :, None] | freq[:, None, None, :]
+        masked = (time[:, None, :, None] | freq[:, None, None, :]).to(image.device)
         return torch.where(masked, fill.to(image.dtype), image)
 
     def augment(self, model: SpeechCNN) -> Augment:
@@ -226,6 +226,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="speech feature cache built by `emotion-train cache speech`")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch CPU threads (default 1, so that two trainings can share 2 cores)")
+    add_device_option(parser)
     parser.add_argument("--channels", type=_channels, default=tuple(model["channels"]), metavar="C1,C2,...",
                         help=f"conv block widths (default {','.join(map(str, model['channels']))})")
     parser.add_argument("--embedding", type=int, default=model["embedding"], metavar="N",
@@ -278,7 +279,7 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
         model_config={"channels": args.channels, "embedding": args.embedding, "dropout": args.dropout},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            label_smoothing=args.label_smoothing, patience=args.patience,
-                           weight_decay=args.weight_decay, schedule=args.schedule),
+                           weight_decay=args.weight_decay, schedule=args.schedule, device=args.device),
         augment=augment if args.time_masks or args.freq_masks else None)
 
 

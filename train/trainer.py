@@ -7,6 +7,7 @@ bar with loss and accuracy, and appends one JSON line per epoch to a training lo
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from collections.abc import Callable
@@ -39,10 +40,14 @@ class TrainConfig:
     schedule: str = "constant"
     """Learning rate: ``constant``, or ``onecycle`` (warm up to ``lr`` over the first 15 % of the
     steps, then cosine-anneal towards zero by the last epoch)."""
+    device: str = "cpu"
+    """Where to train (a torch device string: ``cpu``, ``cuda``, ``cuda:1``); the data moves there
+    once, the returned model and every checkpoint are on the CPU."""
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        check_device(self.device)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,10 +79,41 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    """Softmax posteriors (n, n_classes) of ``model`` in eval mode."""
+    """Softmax posteriors (n, n_classes) of ``model`` in eval mode, computed on the model's device."""
     model.eval()
-    outputs = [torch.softmax(model(inputs[i : i + batch_size]), dim=1) for i in range(0, len(inputs), batch_size)]
+    device = next(model.parameters()).device
+    outputs = [torch.softmax(model(inputs[i : i + batch_size].to(device)), dim=1).cpu()
+               for i in range(0, len(inputs), batch_size)]
     return torch.cat(outputs).numpy()
+
+
+def check_device(name: str) -> str:
+    """``name`` when torch can train on it here; ``ValueError`` saying why not otherwise."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device {name!r} is not a torch device (cpu, cuda, cuda:N): {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: torch {torch.__version__} sees no CUDA GPU (a CPU-only wheel, or no "
+                         "driver); train with --device cpu")
+    return name
+
+
+def _device_argument(text: str) -> str:
+    try:
+        return check_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device``: where a training command trains (``TrainConfig.device``)."""
+    parser.add_argument("--device", type=_device_argument, default="cpu", metavar="DEVICE",
+                        help="torch device to train on: cpu (default), cuda, cuda:N; the saved model is the same")
+
+
+def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _scheduler(optimiser: torch.optim.Optimizer, config: TrainConfig,
@@ -92,7 +128,7 @@ def _load_checkpoint(path: Path | None, model: nn.Module, optimiser: torch.optim
                      scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> dict | None:
     if path is None or not path.is_file():
         return None
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
     if scheduler is not None:
@@ -115,8 +151,10 @@ def fit(
 ) -> FitResult:
     """Train ``model`` and return its best validation weights (see the module docstring)."""
     seed_everything(config.seed)
-    x_train, y_train = train
-    weights = class_weights(y_train, n_classes) if config.class_weighted else None
+    device = torch.device(config.device)
+    model.to(device)
+    x_train, y_train = train[0].to(device), train[1].to(device)
+    weights = class_weights(train[1], n_classes).to(device) if config.class_weighted else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
     optimiser: torch.optim.Optimizer = (
         torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -125,7 +163,7 @@ def fit(
     resumed = _load_checkpoint(checkpoint, model, optimiser, scheduler)
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     history: list[dict[str, float]] = resumed["history"] if resumed else []
-    best_state = resumed["best_state"] if resumed else {k: v.clone() for k, v in model.state_dict().items()}
+    best_state = resumed["best_state"] if resumed else _on_cpu(model.state_dict())
     best_acc, best_epoch = (resumed["best_val_accuracy"], resumed["best_epoch"]) if resumed else (-1.0, -1)
     generator = torch.Generator().manual_seed(config.seed)
     if resumed:
@@ -137,7 +175,7 @@ def fit(
         order = torch.randperm(len(x_train), generator=generator)
         total_loss, correct = 0.0, 0
         for i in range(0, len(order), config.batch_size):
-            batch = order[i : i + config.batch_size]
+            batch = order[i : i + config.batch_size].to(device)
             x, y = x_train[batch], y_train[batch]
             if augment is not None:
                 x = augment(x, generator)
@@ -162,7 +200,7 @@ def fit(
         history.append(record)
         if val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = _on_cpu(model.state_dict())
         bar.set_postfix(loss=f"{record['loss']:.3f}", train=f"{record['train_accuracy']:.3f}", val=f"{val_acc:.3f}")
         if log_path is not None:
             with log_path.open("a") as log:
@@ -170,7 +208,7 @@ def fit(
         if checkpoint is not None:
             torch.save(
                 {
-                    "model": model.state_dict(),
+                    "model": _on_cpu(model.state_dict()),
                     "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "epoch": epoch,
@@ -185,5 +223,6 @@ def fit(
             )
         if config.patience is not None and epoch - best_epoch >= config.patience:
             break
+    model.to("cpu")
     model.load_state_dict(best_state)
     return FitResult(best_state=best_state, best_epoch=best_epoch, best_val_accuracy=best_acc, history=history)
