@@ -10,6 +10,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from edge.cli_support import add_log_level_option, run_main
 from train.face_benchmark import add_face_commands
+from train.fusion_benchmark import add_fusion_commands
 from train.speech_benchmark import add_speech_command
 
 
@@ -17,12 +18,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion-bench",
         description="Offline accuracy benchmarks: RAVDESS speech 4-fold actor-independent CV, FER2013 test, "
-        "faces on RAVDESS AV clips.",
+        "faces on RAVDESS AV clips, audio-visual fusion (one-actor benchmark and cross-validated protocol).",
     )
     add_log_level_option(parser, default="WARNING")
     commands = parser.add_subparsers(dest="command", required=True)
     add_speech_command(commands)
     add_face_commands(commands)
+    add_fusion_commands(commands)
     return parser
 
 

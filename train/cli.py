@@ -22,6 +22,7 @@ from train.data.feature_cache import (
 )
 from train.data.ravdess import index_ravdess
 from train.face_training import add_face_training_commands
+from train.fusion_training import add_fusion_command
 from train.speech_training import add_speech_command
 
 
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emotion-train",
         description="Training-side tools of emotion-edge: index RAVDESS folders, build feature caches, train the "
-                    "speech and face models.")
+                    "speech and face models and the model-level fusion head.")
     add_log_level_option(parser, default="WARNING")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                          f"r apart (default {DEFAULT_KEY_FACE_RADIUS})")
     add_speech_command(commands)
     add_face_training_commands(commands)
+    add_fusion_command(commands)
     return parser
 
 

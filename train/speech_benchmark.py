@@ -4,24 +4,31 @@ Fold k tests actors 6k+1..6k+6 and trains on the other 18 (two of which, one mal
 female, are held out for early stopping; the test actors never steer training). Per fold it
 reports window accuracy, clip accuracy by majority vote and by mean posterior over each clip's
 windows, and macro-F1 (windows and clips); then mean ± std over folds, a table on stdout, a JSON
-file and confusion-matrix PNGs summed over the folds. Fold checkpoints make a rerun resume.
+file and confusion-matrix PNGs summed over the folds. Fold checkpoints make a rerun resume;
+``load_fold_model`` rebuilds a fold's model from its checkpoint and ``results.json`` (the fusion
+benchmarks need speech models that never heard their test actors).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from edge.errors import ModelFileError
 from edge.taxonomy import RAVDESS_LABELS
-from train.data.feature_cache import SpeechCache, load_speech_cache
+from train.data.feature_cache import MANIFEST, SpeechCache, load_speech_cache
 from train.data.ravdess import Fold, actor_folds
 from train.metrics import Scores, clip_votes, mean_std, score
+from train.models.speech_cnn import SpeechCNN
 from train.reports import print_table, save_confusion_png, save_json
 from train.speech_training import (
     TrainingSettings,
@@ -79,6 +86,50 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
         summary[metric] = {"mean": mean, "std": std}
     summary["confusion"] = {name: np.sum([f["confusion"][name] for f in folds], axis=0) for name in DECISIONS}
     return summary
+
+
+def load_fold_model(checkpoint: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
+    """A CV fold's speech model (best validation weights, eval mode) and metadata.
+
+    ``checkpoint`` is ``<out>/fold<k>/checkpoint.pt`` of ``emotion-bench speech``: the trainer's
+    checkpoint holds the weights (``best_state``, standardisation buffers included); the
+    architecture and the actors come from fold k's entry in ``<out>/results.json``. The metadata
+    has the keys of ``save_speech_model``'s that users of a model read: ``model_config``,
+    ``labels``, ``features`` (MFCC/VAD settings, from the cache manifest; None when the cache is
+    gone) and ``training`` (``fit_actors``, ``validation_actors``, ``test_actors``, cache, epochs).
+    """
+    path = Path(checkpoint)
+    match = re.fullmatch(r"fold(\d+)", path.parent.name)
+    results_path = path.parent.parent / "results.json"
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such speech fold checkpoint")
+    if match is None or not results_path.is_file():
+        raise ModelFileError(f"{path}: not a fold checkpoint of `emotion-bench speech` (expected "
+                             "<out>/fold<k>/checkpoint.pt beside <out>/results.json)")
+    results = json.loads(results_path.read_text())
+    folds = [f for f in results.get("folds", []) if f.get("fold") == int(match.group(1))]
+    if not folds:
+        raise ModelFileError(f"{results_path}: has no results of fold {match.group(1)} (run that fold first)")
+    fold = folds[0]
+    try:
+        model = SpeechCNN(**fold["model_config"])
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["best_state"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: cannot rebuild the fold's speech model ({err})") from err
+    model.eval()
+    manifest = Path(results["cache"]) / MANIFEST
+    params = json.loads(manifest.read_text())["params"] if manifest.is_file() else None
+    meta = {
+        "model": type(model).__name__, "model_config": fold["model_config"], "labels": results["labels"],
+        "features": {"mfcc": params["mfcc"], "vad": params["vad"]} if params else None,
+        "training": {
+            "cache": Path(results["cache"]).name, "cache_params_hash": results["cache_params_hash"],
+            "fold": fold["fold"], "test_actors": fold["test_actors"], "fit_actors": fold["fit_actors"],
+            "validation_actors": fold["validation_actors"], "best_epoch": fold["best_epoch"],
+            "validation": fold["validation"], "settings": results["settings"],
+        },
+    }
+    return model, meta
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,0 +1,240 @@
+"""``emotion-bench fusion-ravdess`` and ``fusion-cv``: audio-visual fusion on RAVDESS AV clips.
+
+``fusion-ravdess`` (benchmark 4) scores, on the clips of an AV cache (actor 05 here: ONE actor,
+14 clips), a speech model that never heard the cache's actors (refused otherwise; fold 0's of
+the speech CV for actor 05) and the face model (FER2013 only) alone and fused: each speech
+window with the key face of the frames seen during it (``train.data.av_windows``), per window
+and per clip (majority vote and mean posterior), for speech only (mapped onto the 7 classes,
+calm -> neutral), face only, decision fusion with the daemon's default weights and the
+model-level fusion head (trained by ``emotion-train fusion`` on those very encoders, which is
+checked). ``fusion-cv`` (benchmark 5) is the cross-validated protocol of ``train.fusion_cv``.
+Both print tables and write ``results.json`` and confusion PNGs to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge.errors import InputError
+from edge.taxonomy import EMOTIONS
+from train.data.av_windows import AlignedWindows, align_clips, window_seconds
+from train.data.feature_cache import AvCache, load_av_cache
+from train.fusion_cv import FOLD_MODES, SMOKE_NOTE, plan_folds, run_fold, speech_model_path
+from train.fusion_data import (
+    Encoded,
+    Encoder,
+    check_av_cache,
+    encode,
+    load_face_encoder,
+    load_speech_encoder,
+    to_emotion_ids,
+)
+from train.fusion_eval import (
+    METHODS,
+    METRICS,
+    aligned_posteriors,
+    daemon_weights,
+    macro_f1_note,
+    metric_row,
+    save_confusions,
+    score_methods,
+    scores_to_dict,
+    window_rows,
+)
+from train.fusion_training import add_head_options, head_settings, load_fusion_head
+from train.metrics import mean_std, vote
+from train.models.face_cnn import pixels
+from train.reports import print_table, save_json
+
+ONE_ACTOR_NOTE = ("the AV clips of {n} actor(s) {actors} only ({clips} clips): a per-speaker result with large "
+                  "uncertainty, not an estimate over speakers")
+
+
+def _prepare(cache: AvCache, face_model: Path) -> tuple[Encoder, AlignedWindows, Encoded]:
+    """The face encoder, the cache's time-aligned windows and the encodings of all of its face crops."""
+    face = load_face_encoder(face_model)
+    aligned = align_clips(cache.clips, window_seconds(cache.manifest))
+    return face, aligned, encode(face, pixels(aligned.crops), description="face embeddings")
+
+
+def clip_rows(aligned: AlignedWindows, posteriors: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Per clip: truth, windows and each method's decision as ``majority/mean``."""
+    truth = to_emotion_ids(aligned.label_ids)
+    rows = []
+    for take in dict.fromkeys(aligned.take_ids.tolist()):
+        mask = aligned.take_ids == take
+        row: dict[str, Any] = {"take_id": take, "truth": EMOTIONS[truth[mask][0]], "windows": int(mask.sum())}
+        for method, posterior in posteriors.items():
+            row[method] = "/".join(EMOTIONS[vote(posterior[mask], rule)] for rule in ("majority", "mean"))
+        rows.append(row)
+    return rows
+
+
+def _ravdess(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    speech = load_speech_encoder(args.speech_model)
+    head, head_meta = load_fusion_head(args.fusion_head)
+    cache = load_av_cache(args.cache)
+    actors = sorted({clip.actor for clip in cache.clips})
+    speech.check_unheard(actors, f"the AV cache {cache.directory.name}")
+    face, aligned, faces = _prepare(cache, args.face_model)
+    check_av_cache(speech, face, cache.manifest, cache.directory)
+    speech.check_matches(head_meta["encoders"]["speech"], "speech")
+    face.check_matches(head_meta["encoders"]["face"], "face")
+    weights = daemon_weights()
+    posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights)
+    truth = to_emotion_ids(aligned.label_ids)
+    scores = score_methods(posteriors, truth, aligned.take_ids)
+    note = ONE_ACTOR_NOTE.format(n=len(actors), actors=actors, clips=len(cache.clips))
+    rows = [{"method": method, **metric_row(s)} for method, s in scores.items()]
+    clips = clip_rows(aligned, posteriors)
+    windows = window_rows(aligned, posteriors)
+    print_table(windows, ("take_id", "start_s", "faces", "truth", *posteriors), digits=2,
+                title="per window (its key face among the faces seen during it), each method's label")
+    print_table(clips, ("take_id", "truth", "windows", *posteriors),
+                title="per clip, decision by majority vote / mean posterior over its windows")
+    print_table(rows, ("method", *METRICS, "windows", "clips"),
+                title=f"audio-visual fusion on {cache.directory.name}: {note}")
+    dropped = sum(aligned.without_face.values())
+    print(f"{len(aligned)} speech windows, each with the key face of the frames seen during it"
+          + (f"; {dropped} windows without a face left out" if dropped else "")
+          + f"; decision fusion weights {weights}; {macro_f1_note(truth)}. NOTE: {note}.")
+    out: Path = args.out
+    save_confusions({m: {name: s.confusion for name, s in by.items()} for m, by in scores.items()}, out,
+                    f"AV fusion, actor(s) {actors} only")
+    save_json(out / "results.json", {
+        "benchmark": "fusion-ravdess", "note": note, "command": " ".join(sys.argv), "cache": str(cache.directory),
+        "cache_params_hash": cache.manifest["params_hash"], "actors": actors, "labels": list(EMOTIONS),
+        "label_mapping": "RAVDESS labels through edge.taxonomy.to_emotion7 (calm -> neutral)",
+        "window_faces": "each speech window with the key face (medoid) of the face crops whose frame time falls in "
+                        f"its {window_seconds(cache.manifest)} s range",
+        "windows_without_face": aligned.without_face, "decision_weights": weights,
+        "encoders": {"speech": speech.describe(), "face": face.describe()}, "fusion_head": str(args.fusion_head),
+        "fusion_head_training": head_meta["training"], "methods": {row["method"]: row for row in rows},
+        "macro_f1": macro_f1_note(truth), "scores": scores_to_dict(scores), "clips": clips, "windows": windows,
+    })
+    print(f"results.json and confusion PNGs in {out}")
+    return 0
+
+
+def summarise(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per method: mean and std over the folds of each metric, and the confusions summed over folds."""
+    summary: dict[str, Any] = {}
+    for method in folds[0]["methods"]:
+        summary[method] = {metric: dict(zip(("mean", "std"), mean_std([f["methods"][method][metric] for f in folds]),
+                                            strict=True))
+                           for metric in METRICS}
+        summary[method]["confusion"] = {name: np.sum([f["confusion"][method][name] for f in folds], axis=0)
+                                        for name in folds[0]["confusion"][method]}
+    return summary
+
+
+def _cv(args: argparse.Namespace) -> int:
+    settings = head_settings(args)
+    cache = load_av_cache(args.cache)
+    face, aligned, faces = _prepare(cache, args.face_model)
+    folds = plan_folds([clip.take_id for clip in cache.clips], args.folds_by, args.seed)
+    speech: dict[int, Encoder] = {}
+    for fold in folds:   # every check before any training: a leaking speech model is refused up front
+        if fold.skipped is None:
+            speech[fold.index] = load_speech_encoder(speech_model_path(fold, args.folds_by, args.speech_cv,
+                                                                       args.speech_model))
+            speech[fold.index].check_unheard(fold.test_actors, f"fold {fold.index} ({fold.name})")
+            check_av_cache(speech[fold.index], face, cache.manifest, cache.directory)
+    out: Path = args.out
+    results = [run_fold(aligned, fold, speech[fold.index], faces, settings, out) if fold.skipped is None
+               else fold.to_dict() for fold in folds]
+    ran = [r for r in results if r["skipped"] is None]
+    for r in results:
+        if r["skipped"] is not None:
+            print(f"fold {r['index']} ({r['name']}): skipped: {r['skipped']}")
+    if not ran:
+        raise InputError(f"{cache.directory}: no fold could run (reasons above)")
+    summary = summarise(ran)
+    smoke = args.folds_by == "take"
+    rows: list[dict[str, Any]] = [{"fold": r["index"], "method": method, **r["methods"][method]}
+                                  for r in ran for method in METHODS]
+    rows += [{"fold": "mean ± std", "method": method,
+              **{m: f"{summary[method][m]['mean']:.3f} ± {summary[method][m]['std']:.3f}" for m in METRICS}}
+             for method in METHODS]
+    title = (f"fusion {len(ran)}-fold CV by {args.folds_by} on {cache.directory.name} (folds "
+             f"{[r['index'] for r in ran]} ran, {len(results) - len(ran)} skipped)")
+    print_table(rows, ("fold", "method", *METRICS, "windows", "clips"),
+                title=(f"{SMOKE_NOTE}\n" if smoke else "") + title)
+    print("clip accuracy (mean posterior), mean ± std over folds: " + ", ".join(
+        f"{m} {summary[m]['clip_mean_accuracy']['mean']:.3f} ± {summary[m]['clip_mean_accuracy']['std']:.3f}"
+        for m in METHODS))
+    f1_note = macro_f1_note(to_emotion_ids(aligned.label_ids))
+    print(f"{f1_note} (in all; fewer in some folds).")
+    if smoke:
+        print(f"NOTE: {SMOKE_NOTE}.")
+    save_confusions({m: summary[m]["confusion"] for m in METHODS}, out,
+                    f"fusion CV by {args.folds_by}, folds {[r['index'] for r in ran]} summed"
+                    + (" (smoke check)" if smoke else ""))
+    save_json(out / "results.json", {
+        "benchmark": "fusion-cv", "folds_by": args.folds_by, "note": SMOKE_NOTE if smoke else "actor-independent",
+        "command": " ".join(sys.argv), "cache": str(cache.directory),
+        "cache_params_hash": cache.manifest["params_hash"],
+        "actors": sorted({c.actor for c in cache.clips}), "labels": list(EMOTIONS), "settings": settings.to_dict(),
+        "decision_weights": daemon_weights(), "face_model": face.describe(), "macro_f1": f1_note,
+        "threads": args.threads,
+        "machine": platform.platform(), "cpu_count": os.cpu_count(),
+        "summary": summary, "folds": results,
+    })
+    print(f"results.json and confusion PNGs in {out}")
+    return 0
+
+
+def add_fusion_commands(subparsers: Any) -> None:
+    """``emotion-bench fusion-ravdess`` (benchmark 4) and ``emotion-bench fusion-cv`` (benchmark 5)."""
+    ravdess = subparsers.add_parser(
+        "fusion-ravdess", help="speech, face, decision and model-level fusion on the clips of an AV cache",
+        description="Score each speech window of an AV cache with the key face of the frames seen during it: "
+                    "speech only, face only, decision fusion (daemon weights) and the fusion head, per window and "
+                    "per clip (majority vote, mean posterior). The speech model must never have heard the cache's "
+                    "actors; the head must have been trained on these two encoders. Writes results.json and "
+                    "confusion PNGs to --out.")
+    cv = subparsers.add_parser(
+        "fusion-cv", help="cross-validated fusion head trained on real time-aligned AV pairs",
+        description="Fold k tests actors 6k+1..6k+6; for every fold whose test and training actors are in the AV "
+                    "cache, train the fusion head on the training actors' windows with the faces seen during them "
+                    "(model selection on one male and one female training actor) and score it beside speech only, "
+                    "face only and decision fusion; mean ± std over the folds that ran. --folds-by take splits the "
+                    "takes by statement and repetition instead: a smoke/protocol check for a one-actor cache, not "
+                    "an actor-independent result.")
+    for parser in (ravdess, cv):
+        parser.add_argument("--cache", type=Path, required=True, metavar="DIR",
+                            help="AV feature cache (`emotion-train cache av`)")
+        parser.add_argument("--face-model", type=Path, required=True, metavar="FILE",
+                            help="face model (face_cnn.pt of `emotion-train face`)")
+    ravdess.add_argument("--speech-model", type=Path, required=True, metavar="FILE",
+                         help="speech model that never heard the cache's actors, e.g. runs/speech_cv/fold0/"
+                              "checkpoint.pt for actor 05")
+    ravdess.add_argument("--fusion-head", type=Path, required=True, metavar="FILE",
+                         help="fusion_head.pt of `emotion-train fusion` trained on these speech and face models")
+    ravdess.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
+    ravdess.add_argument("--out", type=Path, default=Path("runs/fusion_ravdess"), metavar="DIR",
+                         help="output folder (default runs/fusion_ravdess)")
+    ravdess.set_defaults(run=_ravdess)
+    speech = cv.add_mutually_exclusive_group(required=True)
+    speech.add_argument("--speech-cv", type=Path, metavar="DIR",
+                        help="output folder of `emotion-bench speech` (fold<k>/checkpoint.pt, results.json): fold k "
+                             "uses fold k's model; a take fold the model of the fold that tests its actor")
+    speech.add_argument("--speech-model", type=Path, metavar="FILE",
+                        help="one speech model for every fold (refused for a fold whose test actors it heard)")
+    cv.add_argument("--folds-by", choices=FOLD_MODES, default="actor",
+                    help="actor: the actor-independent 4-fold protocol (default); take: split one actor's takes by "
+                         "statement and repetition (smoke/protocol check only)")
+    add_head_options(cv)
+    cv.add_argument("--out", type=Path, default=Path("runs/fusion_cv"), metavar="DIR",
+                    help="output folder (default runs/fusion_cv)")
+    cv.set_defaults(run=_cv)
