@@ -2,8 +2,11 @@
 
 Images: faces are detected, aligned and classified (or, with ``face_crops``, the image is taken as
 an aligned face crop). Audio: silence is trimmed, 1 s MFCC windows are classified and their
-posteriors averaged. Video: both, plus the decision-level fusion of the two modalities. Every
-result is a JSON-ready dict with the label and the posterior per class, per modality for video.
+posteriors averaged. Video: both, fused by the daemon's rule (``edge.fusion.fuse``): with a fusion
+head, the head's mean posterior over every pair of a speech window and a key face; without one, or
+with one modality, the decision-level fusion of the modalities' mean posteriors. Every result is a
+JSON-ready dict with the fused label and posterior (7 emotions), how it was fused, and the label
+and posterior per modality.
 """
 
 from __future__ import annotations
@@ -23,17 +26,12 @@ from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, trim_silence
 from edge.features.video import iter_video_frames, open_clip
-from edge.fusion import decision_fusion, to_emotions
+from edge.fusion import EmbeddingFusion, fuse, softmax, to_emotions
 from edge.runtime.backend import Backend
 from edge.sidecar import check_features
 from edge.taxonomy import EMOTIONS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _posterior_record(posterior: np.ndarray, labels: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -57,9 +55,15 @@ class Classifier:
     """Runs the speech and face models over files; either model may be absent."""
 
     def __init__(
-        self, speech: Backend | None, face: Backend | None, detector: FaceDetector, settings: ClassifySettings
+        self,
+        speech: Backend | None,
+        face: Backend | None,
+        detector: FaceDetector,
+        settings: ClassifySettings,
+        fusion_head: EmbeddingFusion | None = None,
     ) -> None:
         self.speech, self.face, self.detector, self.settings = speech, face, detector, settings
+        self.fusion_head = fusion_head
         self.mfcc = MfccParams(**speech.sidecar.features["mfcc"]) if speech else MfccParams()
         self.vad = VadParams(**speech.sidecar.features["vad"]) if speech else VadParams()
         self.align = AlignParams(**face.sidecar.features["align"]) if face else AlignParams()
@@ -68,9 +72,9 @@ class Classifier:
         if face:
             check_features(face.sidecar, {"align": self.align.to_dict()}, face.artifact)
 
-    def _face_posteriors(self, crops: np.ndarray) -> np.ndarray:
+    def _face_outputs(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         assert self.face is not None
-        return softmax(self.face.run(crops.astype(np.float32)[:, None])["logits"])
+        return self.face.run(crops.astype(np.float32)[:, None])
 
     def _speech_result(self, audio: np.ndarray) -> dict[str, Any] | None:
         if self.speech is None:
@@ -78,9 +82,10 @@ class Classifier:
         speech = trim_silence(audio, self.mfcc.sample_rate, self.vad)
         if speech.size == 0:
             return {"label": None, "reason": "no speech found", "windows": 0}
-        posteriors = softmax(self.speech.run(mfcc_windows(speech, self.mfcc))["logits"])
-        mean = posteriors.mean(axis=0)
-        return {**_posterior_record(mean, self.speech.sidecar.labels), "windows": len(posteriors), "_p": mean}
+        outputs = self.speech.run(mfcc_windows(speech, self.mfcc))
+        mean = softmax(outputs["logits"]).mean(axis=0)
+        return {**_posterior_record(mean, self.speech.sidecar.labels), "windows": len(outputs["logits"]), "_p": mean,
+                "_e": outputs.get("embedding")}
 
     def _crops_result(self, crops: list[np.ndarray], frames: int) -> dict[str, Any] | None:
         if self.face is None:
@@ -88,9 +93,10 @@ class Classifier:
         if not crops:
             return {"label": None, "reason": "no face found", "frames": frames, "faces": 0}
         keys = key_face_indices(crops, self.settings.key_face_radius)
-        mean = self._face_posteriors(np.stack([crops[i] for i in keys])).mean(axis=0)
+        outputs = self._face_outputs(np.stack([crops[i] for i in keys]))
+        mean = softmax(outputs["logits"]).mean(axis=0)
         return {**_posterior_record(mean, self.face.sidecar.labels), "frames": frames, "faces": len(crops),
-                "key_faces": len(keys), "_p": mean}
+                "key_faces": len(keys), "_p": mean, "_e": outputs.get("embedding")}
 
     def _image(self, path: Path) -> dict[str, Any]:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -131,18 +137,17 @@ class Classifier:
             except NoVideoStreamError:
                 result = self._audio(path)
         modalities = {name: r for name, r in result["modalities"].items() if r is not None}
-        present = {}
+        present, embeddings = {}, {}
         for name, record in modalities.items():
-            posterior = record.pop("_p", None)
+            posterior, embeddings[name] = record.pop("_p", None), record.pop("_e", None)
             if posterior is not None:
                 backend = self.speech if name == "speech" else self.face
                 assert backend is not None
                 present[name] = to_emotions(posterior, backend.sidecar.labels)
         out: dict[str, Any] = {"path": str(path)}
         if present:
-            fused = decision_fusion(present, dict(self.settings.fusion_weights))
-            out.update(_posterior_record(fused, EMOTIONS))
-            out["fusion"] = "decision" if len(present) > 1 else f"{next(iter(present))} only"
+            fused, method = fuse(present, dict(self.settings.fusion_weights), embeddings, self.fusion_head)
+            out.update({**_posterior_record(fused, EMOTIONS), "fusion": method})
         else:
             out.update({"label": None, "reason": "no usable modality (no face and no speech found)"})
         out["modalities"] = modalities

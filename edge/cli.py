@@ -20,6 +20,7 @@ from edge.errors import InputError
 from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
 from edge.features.faces import DEFAULT_DETECTOR, FaceDetector
+from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
@@ -83,8 +84,10 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         "classify",
         help="classify image, audio and video files with the shipped ONNX models (one JSON line per file)",
         description="For each file print its emotion label and posterior per class (7-class taxonomy), and for "
-        "video the result of each modality and how they were fused. Images: the first detected face is aligned "
-        "and classified. Audio: silence is trimmed and the 1 s MFCC windows' posteriors averaged.",
+        "video the result of each modality and how they were fused (fusion: model, decision, face_only or "
+        "speech_only, as in the daemon's events). Images: the first detected face is aligned and classified. Audio: "
+        "silence is trimmed and the 1 s MFCC windows' posteriors averaged. Video with --fusion-model: the head's "
+        "mean posterior over every pair of a speech window and a key face.",
     )
     parser.add_argument("paths", nargs="+", type=Path, help="image (jpg, png, ...), audio or video files")
     parser.add_argument(
@@ -98,6 +101,12 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=FACE_MODEL,
         help="face ONNX model with its .json sidecar (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fusion-model",
+        type=Path,
+        help="model-level fusion head (fusion_head.onnx of `emotion-export onnx --fusion`) made for these speech and "
+        "face models: video with speech and a face is fused by it (default: decision-level fusion)",
     )
     parser.add_argument("--no-speech", action="store_true", help="do not run the speech model")
     parser.add_argument("--no-face", action="store_true", help="do not run the face model")
@@ -123,12 +132,14 @@ def _run_classify(args: argparse.Namespace) -> int:
         face_crops=args.face_crops,
         fusion_weights=(("speech", args.speech_weight), ("face", args.face_weight)),
     )
-    classifier = Classifier(
-        speech=None if args.no_speech else OnnxRuntimeBackend(args.speech_model),
-        face=None if args.no_face else OnnxRuntimeBackend(args.face_model),
-        detector=FaceDetector(args.detector),
-        settings=settings,
-    )
+    speech = None if args.no_speech else OnnxRuntimeBackend(args.speech_model)
+    face = None if args.no_face else OnnxRuntimeBackend(args.face_model)
+    head = None
+    if args.fusion_model is not None:
+        if speech is None or face is None:
+            raise InputError("--fusion-model fuses speech and faces: it cannot be used with --no-speech or --no-face")
+        head = FusionHeadModel(OnnxRuntimeBackend(args.fusion_model), speech=speech, face=face)
+    classifier = Classifier(speech, face, FaceDetector(args.detector), settings, head)
     return _print_each(args.paths, lambda path: [classifier.classify(path)])
 
 

@@ -116,8 +116,13 @@ class PipelineConfig:
     fusion_tolerance_s: float = setting(
         1.0, "Face and speech results captured at most this many seconds apart are fused for a track.", minimum=0.0
     )
-    face_weight: float = setting(1.0, "Weight of the face posterior in decision-level fusion.", minimum=0.0)
-    speech_weight: float = setting(1.0, "Weight of the speech posterior in decision-level fusion.", minimum=0.0)
+    face_weight: float = setting(
+        1.0, "Weight of the face log-posterior in decision-level fusion (used whenever no fusion head fuses the "
+        "track: models.fusion unset, or a modality missing).", minimum=0.0,
+    )
+    speech_weight: float = setting(
+        1.0, "Weight of the speech log-posterior in decision-level fusion (see face_weight).", minimum=0.0
+    )
     voice_timeout_s: float = setting(
         3.0, "Track 0, the voice (speech not attributed to a single face), is lost after this long without speech.",
         minimum=0.1,
@@ -143,8 +148,13 @@ class ModelsConfig:
         example="/etc/emotion-edge/models/face_stn_cnn.onnx", exists=True,
     )
     fusion: Path | None = setting(
-        None, "Model-level fusion model (both embeddings in, 7 emotions out). Unset: decision-level fusion.",
-        example="/etc/emotion-edge/models/fusion.onnx", exists=True,
+        None, "Model-level fusion head (fusion_head.onnx of `emotion-export onnx --fusion`, with its JSON sidecar): "
+        "speech and face embeddings in, 7 emotions out. When set, a track with a face and speech captured within "
+        "pipeline.fusion_tolerance_s is fused by this head (events and state say fusion = \"model\"); when one "
+        "modality is missing, decision-level fusion as when unset. The head must have been exported for the speech "
+        "and face models in use (its sidecar records their checksums and embedding sizes): the daemon refuses to "
+        "start otherwise, saying which differs. Runs on the backend below. Unset: decision-level fusion only.",
+        example="/etc/emotion-edge/models/fusion_head.onnx", exists=True,
     )
     backend: Literal["auto", "onnxruntime", "tensorrt"] = setting(
         "auto", "Inference backend; auto picks TensorRT when an engine and a GPU are there, else ONNX Runtime."

@@ -19,9 +19,10 @@ from pathlib import Path
 from types import FrameType
 
 from edge.capture import open_sources
-from edge.config import Config, ConfigError, ModelsConfig
+from edge.config import Config, ModelsConfig
 from edge.events.sink import Sink, make_sink
 from edge.features.faces import FaceDetector
+from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL
 from edge.pipeline.face import FaceTrackingParams
 from edge.pipeline.fusion import FusionParams
@@ -40,13 +41,22 @@ def _model(path: Path, models: ModelsConfig) -> Backend:
     return load_model(path, models.backend, models.providers, models.threads)
 
 
+def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:
+    """The fusion head of ``models.fusion``, checked against the speech and face models; None when unset.
+
+    With only one modality coming in, the head could never run: it is not loaded, and a warning says so.
+    """
+    if models.fusion is None:
+        return None
+    if speech is None or face is None:
+        log.warning("models.fusion is set, but the sources bring only %s: fusing at the decision level",
+                    "video" if speech is None else "audio")
+        return None
+    return FusionHeadModel(_model(models.fusion, models), speech=speech, face=face)
+
+
 def build_pipeline(config: Config, sink: Sink) -> Pipeline:
     """Sources, models and stages as ``config`` says (models only for the modalities the sources bring)."""
-    if config.models.fusion is not None:
-        raise ConfigError(
-            f"models.fusion = {config.models.fusion}: this pipeline has no model-level fusion stage yet (no fusion "
-            "model has been trained); unset models.fusion to fuse at the decision level"
-        )
     sources = open_sources(config.source.video, config.source.audio, config.source.realtime, config.source.loop)
     video = any(source.video for source in sources)
     audio = any(source.audio for source in sources)
@@ -62,12 +72,15 @@ def build_pipeline(config: Config, sink: Sink) -> Pipeline:
         weights=(("face", settings.face_weight), ("speech", settings.speech_weight)), smoothing=smoothing,
         state_interval_s=config.output.state_interval_s, stats_interval_s=config.output.stats_interval_s,
     )
+    face = _model(config.models.face or FACE_MODEL, config.models) if video else None
+    speech = _model(config.models.speech or SPEECH_MODEL, config.models) if audio else None
     return Pipeline(
         sources,
         sink,
-        face_model=_model(config.models.face or FACE_MODEL, config.models) if video else None,
-        speech_model=_model(config.models.speech or SPEECH_MODEL, config.models) if audio else None,
+        face_model=face,
+        speech_model=speech,
         detector=FaceDetector() if video else None,
+        fusion_head=fusion_head(config.models, speech, face),
         faces=faces,
         fusion=fusion,
         queues=QueueSizes(frames=settings.frame_queue, audio=settings.audio_queue),

@@ -1,19 +1,38 @@
-"""Fusing modality posteriors onto the 7-class product taxonomy (decision level).
+"""Fusing modality posteriors onto the 7-class product taxonomy, and the rule that picks the fusion.
 
 Each modality's posterior is first mapped onto ``EMOTIONS`` (RAVDESS ``calm`` adds to
-``neutral``); the fused posterior is the normalised weighted sum of log-posteriors. With one
-modality present, the result is that modality's mapped posterior.
+``neutral``). ``decision_fusion`` is the normalised weighted sum of log-posteriors; with one
+modality present, the result is that modality's mapped posterior. ``fuse`` is the one rule the
+daemon and ``emotion-edge classify`` share: the model-level fusion head (``edge.fusion_head``)
+when one is loaded and both modalities brought an embedding, decision-level fusion otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from edge.taxonomy import EMOTIONS, mapping_matrix
 
 _FLOOR = 1e-6
+MODALITIES = ("face", "speech")
+"""Modalities in the order events list them."""
+
+
+class EmbeddingFusion(Protocol):
+    """A model-level fusion of speech and face embeddings (``edge.fusion_head.FusionHeadModel``)."""
+
+    def posterior(self, speech: np.ndarray, face: np.ndarray) -> np.ndarray:
+        """Posterior over ``EMOTIONS`` (7,) of one speech and one face embedding, or the mean posterior over
+        every pair of rows of ``speech`` (n, ds) and ``face`` (m, df)."""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def to_emotions(posterior: np.ndarray, labels: Sequence[str]) -> np.ndarray:
@@ -32,3 +51,23 @@ def decision_fusion(posteriors: Mapping[str, np.ndarray], weights: Mapping[str, 
     log_sum = np.asarray(log_sum, dtype=np.float64)
     fused = np.exp(log_sum - log_sum.max(axis=-1, keepdims=True))
     return fused / fused.sum(axis=-1, keepdims=True)
+
+
+def fuse(
+    posteriors: Mapping[str, np.ndarray],
+    weights: Mapping[str, float],
+    embeddings: Mapping[str, np.ndarray | None] | None = None,
+    head: EmbeddingFusion | None = None,
+) -> tuple[np.ndarray, str]:
+    """The fused posterior over ``EMOTIONS`` and how it was made.
+
+    ``"model"``: ``head`` on the speech and face embeddings, when a head is given and both
+    modalities are present with an embedding; otherwise ``decision_fusion`` of the posteriors:
+    ``"decision"`` with both modalities, ``"face_only"`` / ``"speech_only"`` with one.
+    """
+    embeddings = embeddings or {}
+    speech, face = embeddings.get("speech"), embeddings.get("face")
+    if head is not None and set(posteriors) == set(MODALITIES) and speech is not None and face is not None:
+        return np.asarray(head.posterior(speech, face), dtype=np.float64), "model"
+    fused = decision_fusion(posteriors, weights)
+    return fused, "decision" if len(posteriors) > 1 else f"{next(iter(posteriors))}_only"

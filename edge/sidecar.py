@@ -118,6 +118,20 @@ def read_sidecar(artifact: str | Path) -> ModelSidecar:
     return sidecar
 
 
+def lineage(sidecar: ModelSidecar) -> tuple[str, ...]:
+    """SHA-256 of the artifact and of the ONNX models it was made from, newest first.
+
+    An FP32 ONNX model has its own checksum only; an INT8 QDQ model adds the FP32 model it was
+    quantized from (``source.fp32_sha256``); a TensorRT engine adds the ONNX model it was built from
+    (``source.onnx_sha256``) and, for one built from an INT8 model, that model's FP32 source.
+    """
+    source = sidecar.source
+    built_from = source.get("onnx_source")
+    candidates = [sidecar.sha256, source.get("onnx_sha256"), source.get("fp32_sha256"),
+                  built_from.get("fp32_sha256") if isinstance(built_from, dict) else None]
+    return tuple(dict.fromkeys(c for c in candidates if isinstance(c, str)))
+
+
 def _differences(expected: Any, actual: Any, prefix: str) -> list[str]:
     if isinstance(expected, dict) and isinstance(actual, dict):
         diffs = []

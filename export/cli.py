@@ -1,4 +1,5 @@
-"""The ``emotion-export`` command line: checkpoints -> ONNX, calibration sets, INT8 QDQ, INT8 report, engines.
+"""The ``emotion-export`` command line: checkpoints (speech, face, fusion head) -> ONNX, calibration sets, INT8 QDQ,
+INT8 report, engines.
 
 ``engine`` runs on a Jetson with only the device dependencies (no torch, onnx or matplotlib), so
 every command's heavy imports are lazy or inside its own module, and a command whose module
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.cli_support import add_log_level_option, run_main
-from edge.errors import InputError
-from edge.models import MODELS_DIR
+from edge.errors import InputError, ModelFileError
+from edge.models import FACE_MODEL, MODELS_DIR, SPEECH_MODEL
+from edge.sidecar import read_sidecar
 
 if TYPE_CHECKING:
     from export.ship import ShippedModel
@@ -45,55 +47,78 @@ COMMAND_MODULES = (
 )
 
 
+def _sample(count: int) -> np.ndarray:
+    """Sorted, seeded picks of at most PARITY_SAMPLES of ``count`` items."""
+    return np.sort(np.random.default_rng(0).choice(count, size=min(PARITY_SAMPLES, count), replace=False))
+
+
+def _speech_windows(cache: Path) -> np.ndarray:
+    """Real MFCC windows of a speech feature cache, for parity checks."""
+    from train.data.feature_cache import load_speech_cache
+
+    windows = load_speech_cache(cache).windows
+    return windows[_sample(len(windows))]
+
+
+def _fer_faces(folder: Path, crop_size: int) -> np.ndarray:
+    """Real faces (N×1×H×W, 0..255) of a FER2013-layout folder, for parity checks."""
+    from train.data.image_folder import index_image_folder, load_images
+
+    images = load_images(index_image_folder(folder), size=crop_size).images
+    return images[_sample(len(images)), None].astype(np.float32)
+
+
 def _ship_speech(args: argparse.Namespace) -> ShippedModel:
     from export.ship import ship
-    from train.data.feature_cache import load_speech_cache
     from train.speech_training import load_speech_model
 
     model, meta = load_speech_model(args.speech)
-    windows = load_speech_cache(args.speech_cache).windows
-    picks = np.random.default_rng(0).choice(len(windows), size=min(PARITY_SAMPLES, len(windows)), replace=False)
-    return ship(
-        model, meta, "speech_cnn", "speech", "mfcc", windows[np.sort(picks)], args.out, _metrics(args.speech_metrics),
-        args.opset,
-    )
+    return ship(model, meta, SPEECH_MODEL.stem, "speech", "mfcc", _speech_windows(args.speech_cache), args.out,
+                _metrics(args.speech_metrics), args.opset)
 
 
 def _ship_face(args: argparse.Namespace) -> ShippedModel:
     from export.ship import ship
-    from train.data.image_folder import index_image_folder, load_images
     from train.face_training import load_face_model
 
     model, meta = load_face_model(args.face)
-    images = load_images(index_image_folder(args.fer_test), size=meta["model_config"]["crop_size"]).images
-    picks = np.sort(np.random.default_rng(0).choice(len(images), size=min(PARITY_SAMPLES, len(images)), replace=False))
-    return ship(
-        model,
-        meta,
-        "face_stn_cnn",
-        "face",
-        "face",
-        images[picks, None].astype(np.float32),
-        args.out,
-        _metrics(args.face_metrics),
-        args.opset,
-    )
+    faces = _fer_faces(args.fer_test, meta["model_config"]["crop_size"])
+    return ship(model, meta, FACE_MODEL.stem, "face", "face", faces, args.out, _metrics(args.face_metrics), args.opset)
+
+
+def _ship_fusion(args: argparse.Namespace) -> dict[str, Any]:
+    from export.fusion_export import export_fusion
+
+    onnx = {"speech": args.speech_onnx or args.out / SPEECH_MODEL.name,
+            "face": args.face_onnx or args.out / FACE_MODEL.name}
+    for name, path in onnx.items():
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no {name} ONNX model; export it first (--{name}) or give --{name}-onnx")
+    crop_size = int(read_sidecar(onnx["face"]).features["align"]["crop_size"])
+    inputs = {"speech": _speech_windows(args.speech_cache), "face": _fer_faces(args.fer_test, crop_size)}
+    exported = export_fusion(args.fusion, onnx, inputs, args.out, _metrics(args.fusion_metrics), args.opset,
+                             {"speech": args.speech, "face": args.face})
+    return exported.report()
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
-    if args.speech is None and args.face is None:
-        raise InputError("nothing to export: give --speech and/or --face")
-    shipped = []
+    if args.speech is None and args.face is None and args.fusion is None:
+        raise InputError("nothing to export: give --speech, --face and/or --fusion")
+    if (args.speech is not None or args.fusion is not None) and args.speech_cache is None:
+        raise InputError("--speech and --fusion need --speech-cache (real windows for the parity check)")
+    if (args.face is not None or args.fusion is not None) and args.fer_test is None:
+        raise InputError("--face and --fusion need --fer-test (real faces for the parity check)")
+    reports = []
     if args.speech is not None:
-        if args.speech_cache is None:
-            raise InputError("--speech needs --speech-cache (real windows for the parity check)")
-        shipped.append(_ship_speech(args))
+        model = _ship_speech(args)
+        reports.append({"onnx": str(model.onnx), "sha256": model.sidecar.sha256, **model.parity.to_dict()})
     if args.face is not None:
-        if args.fer_test is None:
-            raise InputError("--face needs --fer-test (real faces for the parity check)")
-        shipped.append(_ship_face(args))
-    for model in shipped:
-        print(json.dumps({"onnx": str(model.onnx), "sha256": model.sidecar.sha256, **model.parity.to_dict()}))
+        model = _ship_face(args)
+        reports.append({"onnx": str(model.onnx), "sha256": model.sidecar.sha256, **model.parity.to_dict()})
+    if args.fusion is not None:
+        reports.append(_ship_fusion(args))
+    for report in reports:
+        print(json.dumps(report))
     return 0
 
 
@@ -104,15 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
     onnx = commands.add_parser(
         "onnx",
         help="torch checkpoints -> ONNX (opset 17, dynamic batch) + JSON sidecars, with a parity check",
-        description="Write <out>/speech_cnn.onnx and/or <out>/face_stn_cnn.onnx with their sidecars and print "
-        "ONNX Runtime vs torch parity (max abs logit difference, argmax agreement) on real inputs.",
+        description="Write <out>/speech_cnn.onnx, <out>/face_stn_cnn.onnx and/or <out>/fusion_head.onnx with their "
+        "sidecars and print ONNX Runtime vs torch parity (max abs logit difference, argmax agreement) on real "
+        "inputs. The fusion head is tied to the speech and face ONNX models in <out> (or --speech-onnx, "
+        "--face-onnx), after checking that they give the embeddings of the encoders it was trained with; its "
+        "parity is measured on their embeddings of the real windows and faces.",
     )
-    onnx.add_argument("--speech", type=Path, help="speech checkpoint from `emotion-train speech` (speech_cnn.pt)")
+    onnx.add_argument("--speech", type=Path, help="speech checkpoint from `emotion-train speech` (speech_cnn.pt); with "
+                      "--fusion also the checkpoint the head was trained with (default: the path the head records)")
     onnx.add_argument("--speech-cache", type=Path, help="speech feature cache: real windows for the parity check")
     onnx.add_argument("--speech-metrics", type=Path, help="benchmark JSON to record in the speech sidecar")
-    onnx.add_argument("--face", type=Path, help="face checkpoint from `emotion-train face` (face_cnn.pt)")
+    onnx.add_argument("--face", type=Path, help="face checkpoint from `emotion-train face` (face_cnn.pt); with "
+                      "--fusion also the checkpoint the head was trained with (default: the path the head records)")
     onnx.add_argument("--fer-test", type=Path, help="FER2013 test folder: real faces for the parity check")
     onnx.add_argument("--face-metrics", type=Path, help="benchmark JSON to record in the face sidecar")
+    onnx.add_argument("--fusion", type=Path, help="fusion head from `emotion-train fusion` (fusion_head.pt)")
+    onnx.add_argument("--speech-onnx", type=Path,
+                      help="--fusion: the FP32 speech ONNX model the head will run on (default: <out>/speech_cnn.onnx)")
+    onnx.add_argument("--face-onnx", type=Path,
+                      help="--fusion: the FP32 face ONNX model the head will run on (default: <out>/face_stn_cnn.onnx)")
+    onnx.add_argument("--fusion-metrics", type=Path, help="benchmark JSON to record in the fusion head's sidecar")
     onnx.add_argument("--out", type=Path, default=MODELS_DIR, help="output folder (default: %(default)s)")
     onnx.add_argument("--opset", type=int, choices=(13, 17), default=17,
                       help="ONNX opset (default %(default)s: TensorRT 8.5+; 13 for TensorRT 8.0/8.2 on JetPack 4.6, "

@@ -1,7 +1,8 @@
 """torch -> ONNX for the speech CNN, the face CNN and the fusion head, with a parity check.
 
-Each graph takes one input with a dynamic batch axis and has two outputs, ``logits`` and
-``embedding`` (the classifier's input, for model-level fusion). Opset 17 with the TorchScript
+Each graph takes one input with a dynamic batch axis. The encoders have two outputs, ``logits``
+and ``embedding`` (the classifier's input, for model-level fusion); the fusion head, whose input
+is those embeddings, has ``logits`` only (``HEAD_OUTPUTS``). Opset 17 with the TorchScript
 exporter: opset 16 is the first with ``GridSample`` (the face model's spatial transformer), 17 is
 the newest that every TensorRT from 8.5 parses, and the TorchScript exporter emits exactly the
 requested opset (the dynamo exporter here emits 18). ``affine_grid`` has no symbolic below opset
@@ -24,6 +25,7 @@ from export import stn_symbolics
 
 OPSET = 17
 OUTPUTS = ("logits", "embedding")
+HEAD_OUTPUTS = ("logits",)
 
 
 class _LogitsAndEmbedding(nn.Module):
@@ -58,27 +60,38 @@ class _LogitsAndEmbedding(nn.Module):
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, input_name: str, opset: int = OPSET
+    model: nn.Module,
+    example: torch.Tensor,
+    path: str | Path,
+    input_name: str,
+    opset: int = OPSET,
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> Path:
     """Write ``model`` (eval mode) as ONNX with a dynamic batch axis; return the path.
 
-    ``opset`` 13 gives a graph TensorRT 8.0/8.2 (JetPack 4.6) parses: the spatial transformer's
-    sampling is then written out in opset-13 operators (``export.stn_symbolics``).
+    ``outputs`` is ``OUTPUTS`` for an encoder (its ``forward`` goes through its ``embed``) or
+    ``HEAD_OUTPUTS`` for a model whose ``forward`` gives logits only. ``opset`` 13 gives a graph
+    TensorRT 8.0/8.2 (JetPack 4.6) parses: the spatial transformer's sampling is then written out
+    in opset-13 operators (``export.stn_symbolics``).
     """
+    if outputs not in (OUTPUTS, HEAD_OUTPUTS):
+        raise ValueError(f"outputs must be {OUTPUTS} or {HEAD_OUTPUTS}, got {outputs}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     stn_symbolics.register()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
+        # input checks in a forward (e.g. the fusion head's width check) are constants of the traced graph
+        warnings.filterwarnings("ignore", "Converting a tensor to a Python boolean", torch.jit.TracerWarning)
         torch.onnx.export(
-            _LogitsAndEmbedding(model).eval(),
+            _LogitsAndEmbedding(model).eval() if outputs == OUTPUTS else model,
             (example,),
             str(path),
             input_names=[input_name],
-            output_names=list(OUTPUTS),
+            output_names=list(outputs),
             opset_version=opset,
-            dynamic_axes={input_name: {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
+            dynamic_axes={input_name: {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
             dynamo=False,
         )
     return path

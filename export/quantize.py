@@ -42,6 +42,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from calibration.builder import CalibrationSet, load_calibration_set
 from calibration.ort_reader import CalibrationSetReader
 from edge.errors import InputError, ModelFileError
+from edge.fusion_head import FUSION_KIND
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256, read_sidecar, write_sidecar
 
@@ -179,6 +180,9 @@ def quantize_qdq(
     source = read_sidecar(fp32_path)
     if source.precision != "fp32":
         raise InputError(f"{fp32_path}: precision {source.precision!r}; quantize the fp32 model")
+    if source.kind == FUSION_KIND:
+        raise InputError(f"{fp32_path}: the fusion head stays FP32 (one fc layer over two embeddings: INT8 would "
+                         "save nothing and cost accuracy; docs/EXPORT.md); TensorRT builds it in FP16 or FP32")
     if calibration.kind != source.kind:
         raise InputError(f"{fp32_path}: a {source.kind} model cannot be calibrated on a {calibration.kind} set")
     if tuple(calibration.inputs.shape[1:]) != tuple(source.input_shape[1:]):

@@ -2,7 +2,8 @@
 
 The speech and face checkpoints (``train.speech_training`` / ``train.face_training``) carry their
 labels, feature parameters and training facts; this writes ``<name>.onnx`` and ``<name>.json``
-into the models folder and checks ONNX Runtime against torch on real inputs.
+into the models folder and checks ONNX Runtime against torch on real inputs. The fusion head goes
+through the same function from ``export.fusion_export``, which adds its ties to the encoders.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ def ship(
     out_dir: Path,
     metrics: dict[str, Any] | None = None,
     opset: int = OPSET,
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> ShippedModel:
     """Export ``model`` with the checkpoint's ``meta`` as ``out_dir/<name>.onnx`` + sidecar."""
     onnx_path = export_onnx(
-        model, torch.from_numpy(real_inputs[:2].astype(np.float32)), out_dir / f"{name}.onnx", input_name, opset
+        model, torch.from_numpy(real_inputs[:2].astype(np.float32)), out_dir / f"{name}.onnx", input_name, opset,
+        outputs,
     )
     shape = tuple(None if isinstance(dim, str) else int(dim) for dim in meta["input"]["shape"])
     sidecar = ModelSidecar(
@@ -50,7 +53,7 @@ def ship(
         labels=tuple(meta["labels"]),
         input_name=input_name,
         input_shape=shape,
-        outputs=OUTPUTS,
+        outputs=outputs,
         sha256=file_sha256(onnx_path),
         features=meta["features"],
         normalisation={"layout": meta["input"]["layout"], "inside_graph": meta["input"]["normalisation"]},

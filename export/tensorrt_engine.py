@@ -14,6 +14,9 @@ requested precision and what the GPU does fast (``Capabilities``, from the build
   float (the spatial transformer);
 * ``fp16`` / ``fp32``: the FP32 model.
 
+The fusion head (sidecar kind ``fusion``) builds FP16 or FP32 only (``auto``: FP16 where fast);
+INT8 is refused, as there is no QDQ model of it to build from.
+
 ``build_engine`` parses the model, sets one optimization profile for the dynamic batch
 (min/opt/max) and a workspace limit, and writes ``engine_filename(...)`` (keyed by precision,
 TensorRT version, compute capability and the source model's checksum) with a sidecar that adds
@@ -34,6 +37,7 @@ from typing import Any
 from calibration.builder import load_calibration_set
 from calibration.trt_calibrator import entropy_calibrator
 from edge.errors import InputError, ModelFileError
+from edge.fusion_head import FUSION_KIND
 from edge.runtime.cuda_memory import CUDA_APIS, GpuInfo, open_cuda
 from edge.runtime.tensorrt_backend import engine_filename, import_tensorrt
 from edge.sidecar import ModelSidecar, file_sha256, read_sidecar, write_sidecar
@@ -92,6 +96,9 @@ def int8_sibling(model: Path) -> Path:
 def plan_build(model: Path, precision: str, capabilities: Capabilities, calibration: bool) -> BuildPlan:
     """Decide the source model and precision (see the module docstring); InputError when impossible."""
     sidecar = read_sidecar(model)
+    if sidecar.kind == FUSION_KIND and (precision == "int8" or calibration):
+        raise InputError(f"{model}: the fusion head is built FP32 or FP16 only: it is one fc layer over two "
+                         "embeddings, INT8 would save nothing (docs/EXPORT.md); use --precision auto, fp16 or fp32")
     no_int8 = ("this GPU has no fast INT8 (TensorRT reports platform_has_fast_int8 = False, e.g. a Jetson Nano); "
                "build FP16 from the FP32 model")
     if sidecar.precision == "int8":

@@ -33,7 +33,8 @@ def event_body(track_id: int = 1, label: str = "happy", event: str = "emotion_ch
 
 
 def state_body() -> dict[str, Any]:
-    return {"tracks": [{"track_id": 1, "label": "happy", "confidence": 0.8, "since_ts": 1230.0}], "speech_active": True}
+    return {"tracks": [{"track_id": 1, "label": "happy", "confidence": 0.8, "fusion": "decision", "since_ts": 1230.0}],
+            "speech_active": True}
 
 
 def stats_body() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The emotion-edge command line: the README demo on the bundled clip, help, and bad input."""
+"""The emotion-edge command line: the README demo on the bundled clip, classify with and without a fusion head,
+help, and bad input."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_models import fusion_set
 
 from edge.cli import BUNDLED_CLIP, main
+from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 
 
 def _records(capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -48,6 +51,40 @@ def test_a_bad_file_is_reported_and_the_others_still_run(
     assert main(["features", str(broken), str(speech_flac)]) == 1
     assert any(r["path"] == str(speech_flac) for r in _records(capsys) if r["type"] == "clip")
     assert str(broken) in caplog.text
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Face model favouring happy, speech model favouring sad, a fusion head over both favouring surprised."""
+    return fusion_set(tmp_path_factory.mktemp("tiny"))
+
+
+def _classify(capsys: pytest.CaptureFixture[str], tiny: dict[str, Path], *args: str) -> list[dict]:
+    models = ["--speech-model", str(tiny["speech"]), "--face-model", str(tiny["face"]), "--every-nth", "4"]
+    assert main(["classify", *args, *models]) == 0
+    return _records(capsys)
+
+
+def test_classify_fuses_a_video_by_the_head_and_reports_each_modality(
+    capsys: pytest.CaptureFixture[str], tiny: dict[str, Path], speech_flac: Path
+) -> None:
+    [video, audio] = _classify(capsys, tiny, str(BUNDLED_CLIP), str(speech_flac), "--fusion-model", str(tiny["fusion"]))
+    assert (video["label"], video["fusion"]) == ("surprised", "model")
+    assert list(video["posterior"]) == list(EMOTIONS) and sum(video["posterior"].values()) == pytest.approx(1, abs=1e-3)
+    speech, face = video["modalities"]["speech"], video["modalities"]["face"]
+    assert (speech["label"], list(speech["posterior"])) == ("sad", list(RAVDESS_LABELS)) and speech["windows"] >= 1
+    assert (face["label"], list(face["posterior"])) == ("happy", list(EMOTIONS)) and face["key_faces"] >= 1
+    assert (audio["label"], audio["fusion"]) == ("sad", "speech_only")   # one modality: the head is not used
+    [decision] = _classify(capsys, tiny, str(BUNDLED_CLIP))
+    assert decision["fusion"] == "decision" and decision["modalities"] == video["modalities"]
+
+
+def test_classify_refuses_a_fusion_head_without_both_models(
+    tiny: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert main(["classify", str(BUNDLED_CLIP), "--no-speech", "--fusion-model", str(tiny["fusion"]),
+                 "--face-model", str(tiny["face"])]) == 2
+    assert "--fusion-model fuses speech and faces" in caplog.text
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["features", "--help"]])

@@ -1,5 +1,6 @@
 """The daemon end to end: the real clip replayed through `emotion-edge run` to a real Mosquitto broker, read
-back by a real paho subscriber; SIGTERM shutdown with systemd notifications; JSON lines; bad configs.
+back by a real paho subscriber; SIGTERM shutdown with systemd notifications; JSON lines; bad configs; a fusion head
+(models.fusion) fusing the clip's face and voice, and refused when made for other models.
 
 The shipped models are used when they are there (edge/models/*.onnx), else small real ONNX models.
 """
@@ -20,12 +21,16 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 from mosquitto import MosquittoBroker, Subscriber
+from tiny_models import fusion_head, fusion_set, speech_model
 
 from edge.classify import Classifier, ClassifySettings
 from edge.cli import main
+from edge.config import ModelsConfig
+from edge.daemon import fusion_head as daemon_fusion_head
 from edge.events.envelope import json_schema
 from edge.features.faces import FaceDetector
 from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.pipeline.models import load_model
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.taxonomy import EMOTIONS
 
@@ -175,6 +180,52 @@ def test_a_missing_model_exits_2_naming_the_file(
     with caplog.at_level(logging.ERROR):
         code = main(["run", "--source", f"file://{av_clip}", "--set", f"models.face={tmp_path / 'none.onnx'}"])
     assert code == 2 and "models.face" in caplog.text and "none.onnx" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Face model favouring happy, speech model favouring sad, a fusion head over both favouring surprised."""
+    return fusion_set(tmp_path_factory.mktemp("tiny"))
+
+
+def test_with_models_fusion_the_head_fuses_face_and_voice_and_events_say_so(
+    tiny: dict[str, Path], av_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = [f"models.{name}={path}" for name, path in tiny.items()]
+    assert main(["run", "--no-realtime", "--source", f"file://{av_clip}",
+                 *[arg for flag in flags for arg in ("--set", flag)]]) == 0
+    payloads = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for payload in payloads:
+        validate(payload, payload["schema"].split("/")[1])
+    changes = [(p["label"], p["fusion"]) for p in payloads if p.get("event") == "emotion_changed"]
+    assert changes[0] == ("happy", "face_only") and ("surprised", "model") in changes
+    assert "decision" not in {fusion for _, fusion in changes}
+    assert "model" in {t["fusion"] for p in payloads if "tracks" in p for t in p["tracks"]}
+
+
+def test_a_fusion_head_made_for_other_models_stops_the_daemon_naming_the_model(
+    tiny: dict[str, Path], av_clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other_speech = speech_model(tmp_path, "angry")
+    head = fusion_head(tmp_path, other_speech, tiny["face"])
+    flags = [f"models.face={tiny['face']}", f"models.speech={tiny['speech']}", f"models.fusion={head}"]
+    with caplog.at_level(logging.ERROR):
+        code = main(["run", "--no-realtime", "--source", f"file://{av_clip}",
+                     *[arg for flag in flags for arg in ("--set", flag)]])
+    assert code == 2
+    assert f"made for the speech model {other_speech.name}" in caplog.text and tiny["speech"].name in caplog.text
+
+
+def test_with_one_modality_a_configured_head_is_not_loaded(
+    tiny: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    models = ModelsConfig(fusion=tiny["fusion"])
+    with caplog.at_level(logging.WARNING):
+        assert daemon_fusion_head(models, None, load_model(tiny["face"])) is None
+    assert "only video: fusing at the decision level" in caplog.text
+    head = daemon_fusion_head(models, load_model(tiny["speech"]), load_model(tiny["face"]))
+    assert head is not None and head.artifact == tiny["fusion"]
+    assert daemon_fusion_head(ModelsConfig(), load_model(tiny["speech"]), load_model(tiny["face"])) is None
 
 
 def test_devices_lists_json_lines(capsys: pytest.CaptureFixture[str]) -> None:

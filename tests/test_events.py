@@ -15,7 +15,7 @@ import pytest
 from payloads import BODIES, event_body, stats_body, validate
 
 from edge.config import OutputConfig
-from edge.events.envelope import ENVELOPE_KEYS, Envelope, json_schema
+from edge.events.envelope import ENVELOPE_KEYS, SCHEMA_VERSIONS, Envelope, json_schema
 from edge.events.jsonlines import JsonLinesSink
 from edge.events.sink import make_sink
 from edge.taxonomy import EMOTIONS
@@ -40,7 +40,7 @@ def test_sequence_numbers_are_per_topic_from_one_without_gaps_under_threads() ->
     assert sorted(seen["events"]) == list(range(1, 2001))
     assert sorted(seen["stats"]) == list(range(1, 2001))
     assert envelope.wrap("state", {"speech_active": False}) == {
-        "schema": "emotion-edge/state/1",
+        "schema": "emotion-edge/state/2",
         "ts": 1700000000.5,
         "device": "dev",
         "seq": 1,
@@ -143,12 +143,16 @@ def test_schemas_are_valid_2020_12_and_share_one_envelope() -> None:
         jsonschema.Draft202012Validator.check_schema(schema)
         if name != "available":
             assert schema["properties"]["schema"] == {
-                "const": f"emotion-edge/{name}/1",
+                "const": f"emotion-edge/{name}/{SCHEMA_VERSIONS[name]}",
                 "description": schemas["events"]["properties"]["schema"]["description"],
             }
             assert set(ENVELOPE_KEYS) <= set(schema["required"])
     assert _envelope_part(schemas["events"]) == _envelope_part(schemas["state"]) == _envelope_part(schemas["stats"])
     assert schemas["events"]["$defs"]["label"]["enum"] == [*EMOTIONS, None]
+    track = schemas["state"]["properties"]["tracks"]["items"]["properties"]
+    assert track["fusion"]["enum"] == schemas["events"]["properties"]["fusion"]["enum"]
+    assert all(schema["$id"].endswith(f":{SCHEMA_VERSIONS[name]}") for name, schema in schemas.items()
+               if name != "available")
     assert schemas["events"]["properties"]["posterior"]["required"] == list(EMOTIONS)
     with pytest.raises(ValueError, match="no schema"):
         json_schema("nope")

@@ -1,11 +1,11 @@
-"""Decision-level fusion onto the 7-class taxonomy."""
+"""Decision-level fusion onto the 7-class taxonomy, and the rule choosing between it and a fusion head."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge.fusion import decision_fusion, to_emotions
+from edge.fusion import decision_fusion, fuse, to_emotions
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 
 
@@ -39,3 +39,24 @@ def test_missing_weight_or_no_modality_is_an_error() -> None:
         decision_fusion({"face": np.full(7, 1 / 7)}, {"speech": 1.0})
     with pytest.raises(ValueError, match="at least one"):
         decision_fusion({}, {})
+
+
+class StubHead:
+    """Stands in for a fusion head (the real ONNX ones are in test_pipeline.py and test_fusion_export.py)."""
+
+    def posterior(self, speech: np.ndarray, face: np.ndarray) -> np.ndarray:
+        return np.eye(len(EMOTIONS))[EMOTIONS.index("surprised")]
+
+
+def test_the_head_fuses_only_when_both_modalities_bring_an_embedding() -> None:
+    speech, face = np.full(7, 1 / 7), np.array([0.05, 0.7, 0.05, 0.05, 0.05, 0.05, 0.05])
+    both, weights = {"speech": speech, "face": face}, {"speech": 1.0, "face": 1.0}
+    embeddings = {"speech": np.zeros(3), "face": np.zeros(4)}
+    fused, method = fuse(both, weights, embeddings, StubHead())
+    assert method == "model" and EMOTIONS[int(fused.argmax())] == "surprised"
+    assert fuse(both, weights, embeddings)[1] == "decision"                                  # no head
+    assert fuse(both, weights, {"speech": np.zeros(3), "face": None}, StubHead())[1] == "decision"
+    fused, method = fuse({"face": face}, weights, embeddings, StubHead())
+    assert method == "face_only" and fused == pytest.approx(face)
+    assert fuse({"speech": speech}, weights, embeddings, StubHead())[1] == "speech_only"
+

@@ -1,4 +1,5 @@
-"""The pipeline stages: speech windows as offline, fusion and attribution rules, events, and the whole chain."""
+"""The pipeline stages: speech windows as offline, fusion and attribution rules (decision level and with a fusion
+head), events, and the whole chain."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ from typing import Any
 import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
-from tiny_models import face_model, speech_model
+from tiny_models import fusion_set
 
 from edge.capture.file_replay import FileReplaySource
 from edge.capture.source import CapturedFrame, Emit, Source
-from edge.events.envelope import Envelope, json_schema
+from edge.events.envelope import Envelope, json_schema, schema_id
 from edge.events.jsonlines import JsonLinesSink
 from edge.features.audio import load_audio
 from edge.features.faces import FaceDetector
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, speech_segments
 from edge.features.video import iter_video_frames
+from edge.fusion import decision_fusion
+from edge.fusion_head import FusionHeadModel
 from edge.pipeline.fusion import FusionParams, FusionStage
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.models import load_model
@@ -131,7 +134,7 @@ def test_one_face_and_a_voice_are_fused_by_decision(fusion: tuple[FusionStage, i
     ]
     fused = events(published)[2:]
     assert fused[0]["modalities"] == ["speech"] and fused[0]["capture_ts"] == 102.0
-    state = [p for p in published if p["schema"] == "emotion-edge/state/1"][-1]
+    state = [p for p in published if p["schema"] == schema_id("state")][-1]
     assert state["tracks"] == []
 
 
@@ -180,21 +183,93 @@ def test_a_late_crop_of_a_lost_track_is_ignored(fusion: tuple[FusionStage, io.St
     assert stage.tracks == {}
 
 
-# --- the whole chain -------------------------------------------------------------------------------
+# --- fusion with a fusion head (real ONNX Runtime, tiny models) ------------------------------------
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("models")
-    return {"face": face_model(directory, "happy"), "speech": speech_model(directory, "sad")}
+    """Face favours happy, speech sad, the fusion head over their embeddings surprised."""
+    return fusion_set(tmp_path_factory.mktemp("models"))
 
+
+@pytest.fixture(scope="module")
+def head(tiny: dict[str, Path]) -> FusionHeadModel:
+    return FusionHeadModel(load_model(tiny["fusion"]), speech=load_model(tiny["speech"]), face=load_model(tiny["face"]))
+
+
+@pytest.fixture
+def head_fusion(head: FusionHeadModel) -> tuple[FusionStage, io.StringIO, FakeClock]:
+    stream, clock = io.StringIO(), FakeClock()
+    params = FusionParams(tolerance_s=1.0, smoothing=SmoothingParams(alpha=1.0, margin=0.1, hold=1),
+                          state_interval_s=60, stats_interval_s=60)
+    stage = FusionStage(DropOldestQueue("results", 10), JsonLinesSink(Envelope("test"), stream), params,
+                        lambda: False, lambda: {}, clock, head)
+    return stage, stream, clock
+
+
+def embedding(size: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=size).astype(np.float32)
+
+
+def test_a_fusion_head_fuses_face_and_speech_and_decision_fusion_covers_a_missing_modality(
+    head_fusion: tuple[FusionStage, io.StringIO, FakeClock], head: FusionHeadModel
+) -> None:
+    stage, stream, clock = head_fusion
+    face, speech = embedding(7, 1), embedding(8, 2)
+    stage.process([TrackChanges(t=100.0, present=(1,), appeared=(1,), lost=())])
+    stage.process([Posterior("face", 1, one_hot("happy"), 100.1, face)])
+    assert stage.tracks[1].basis["fusion"] == "face_only"
+    clock.now = 100.6
+    stage.process([Posterior("speech", None, one_hot("sad"), 100.5, speech)])
+    last = stage.tracks[1].last
+    assert last is not None and stage.tracks[1].basis["fusion"] == "model"
+    np.testing.assert_allclose(last.posterior, head.posterior(speech, face))
+    assert EMOTIONS[int(last.posterior.argmax())] == "surprised"  # neither happy (face) nor sad (speech)
+    stage.process([Posterior("speech", None, one_hot("angry", 0.99), 102.0, speech)])  # face 1.9 s old
+    assert stage.tracks[1].basis["fusion"] == "speech_only"
+    stage.process([TrackChanges(t=103.0, present=(), appeared=(), lost=(1,))])
+    published = lines(stream)
+    assert_valid(published)
+    got = [(e["event"], e["label"], e["fusion"], e["modalities"]) for e in events(published)]
+    assert got == [
+        ("track_appeared", None, "none", []),
+        ("emotion_changed", "happy", "face_only", ["face"]),
+        ("emotion_changed", "surprised", "model", ["face", "speech"]),
+        ("emotion_changed", "angry", "speech_only", ["speech"]),
+        ("track_lost", "angry", "speech_only", ["speech"]),
+    ]
+    states = [p for p in published if p["schema"] == schema_id("state")]
+    assert [s["tracks"][0]["fusion"] for s in states if s["tracks"]] == ["none", "face_only", "model", "speech_only"]
+
+
+def test_without_both_embeddings_or_with_several_faces_the_head_is_not_used(
+    head_fusion: tuple[FusionStage, io.StringIO, FakeClock],
+) -> None:
+    stage, stream, clock = head_fusion
+    stage.process([TrackChanges(t=100.0, present=(1,), appeared=(1,), lost=())])
+    stage.process([Posterior("face", 1, one_hot("happy", 0.6), 100.0)])           # a model without embeddings
+    stage.process([Posterior("speech", None, one_hot("sad", 0.9), 100.2, embedding(8, 0))])
+    last = stage.tracks[1].last
+    assert last is not None and stage.tracks[1].basis["fusion"] == "decision"
+    expected = decision_fusion({"face": one_hot("happy", 0.6), "speech": one_hot("sad", 0.9)}, {"face": 1, "speech": 1})
+    np.testing.assert_allclose(last.posterior, expected)
+    stage.process([TrackChanges(t=100.3, present=(1, 2), appeared=(2,), lost=())])
+    stage.process([Posterior("face", 2, one_hot("neutral"), 100.4, embedding(7, 3)),
+                   Posterior("speech", None, one_hot("sad"), 100.5, embedding(8, 4))])
+    assert stage.tracks[2].basis["fusion"] == "face_only"    # speech is not attributed with two faces
+    assert stage.tracks[0].basis["fusion"] == "speech_only"  # the voice
+    assert_valid(lines(stream))
+
+
+# --- the whole chain -------------------------------------------------------------------------------
 
 def run_pipeline(
-    sources: list[Source], tiny: dict[str, Path], queues: QueueSizes | None = None
+    sources: list[Source], tiny: dict[str, Path], queues: QueueSizes | None = None,
+    head: FusionHeadModel | None = None,
 ) -> tuple[Pipeline, list[dict[str, Any]]]:
     stream = io.StringIO()
     sink = JsonLinesSink(Envelope("test"), stream)
     pipeline = Pipeline(sources, sink, face_model=load_model(tiny["face"]), speech_model=load_model(tiny["speech"]),
-                        detector=FaceDetector(), queues=queues or QueueSizes())
+                        detector=FaceDetector(), fusion_head=head, queues=queues or QueueSizes())
     pipeline.start()
     deadline = time.monotonic() + 30
     while not pipeline.sources_ended() and time.monotonic() < deadline:
@@ -219,6 +294,19 @@ def test_the_clip_runs_through_every_stage_to_valid_events(av_clip: Path, tiny: 
     assert pipeline.face_cnn is not None and pipeline.speech is not None
     capture_ts = [e["capture_ts"] for e in events(published)]
     assert capture_ts == sorted(capture_ts)
+
+
+def test_with_a_fusion_head_the_clip_is_fused_by_the_head_where_face_and_speech_meet(
+    av_clip: Path, tiny: dict[str, Path], head: FusionHeadModel
+) -> None:
+    _, published = run_pipeline([FileReplaySource(av_clip, realtime=False)], tiny, head=head)
+    assert_valid(published)
+    changes = [(e["label"], e["fusion"]) for e in events(published) if e["event"] == "emotion_changed"]
+    assert changes[0] == ("happy", "face_only")            # the face comes first; the head needs both
+    assert ("surprised", "model") in changes                # then face and voice together: the head's label
+    assert {fusion for _, fusion in changes} <= {"face_only", "speech_only", "model"}  # never decision
+    tracks = [t for p in published if p["schema"] == schema_id("state") for t in p["tracks"]]
+    assert "model" in {t["fusion"] for t in tracks}
 
 
 class BurstCamera(Source):

@@ -11,14 +11,15 @@ from typing import Any, Literal, get_args
 
 Topic = Literal["events", "state", "stats"]
 TOPICS: tuple[str, ...] = get_args(Topic)
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = {"events": 1, "state": 2, "stats": 1}
+"""Payload version per topic; a new or changed key means a new version (state 2 added ``tracks[].fusion``)."""
 SCHEMA_NAMES = (*TOPICS, "available")
 ENVELOPE_KEYS = ("schema", "ts", "device", "seq")
 
 
 def schema_id(topic: str) -> str:
     """``"events"`` -> ``"emotion-edge/events/1"``: the payload's ``schema`` field."""
-    return f"emotion-edge/{topic}/{SCHEMA_VERSION}"
+    return f"emotion-edge/{topic}/{SCHEMA_VERSIONS[topic]}"
 
 
 class Envelope:

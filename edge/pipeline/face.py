@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.capture.source import CapturedFrame
-from edge.classify import softmax
 from edge.features.alignment import AlignParams, align_face
 from edge.features.faces import Face, FaceDetector
 from edge.features.keyfaces import KeyFaceSelector
-from edge.fusion import to_emotions
+from edge.fusion import softmax, to_emotions
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
@@ -139,8 +138,9 @@ class FaceClassifierStage(Stage[CropJob]):
     def process(self, batch: list[CropJob]) -> None:
         jobs = list({job.track_id: job for job in batch}.values())
         started = time.perf_counter()
-        logits = self.model.run(np.stack([job.crop for job in jobs]).astype(np.float32)[:, None])["logits"]
+        outputs = self.model.run(np.stack([job.crop for job in jobs]).astype(np.float32)[:, None])
         self.inference_ms.add((time.perf_counter() - started) * 1000)
-        probabilities = to_emotions(softmax(logits), self.model.sidecar.labels)
-        for job, p in zip(jobs, probabilities, strict=True):
-            self.posteriors.put(Posterior("face", job.track_id, p, job.t))
+        probabilities = to_emotions(softmax(outputs["logits"]), self.model.sidecar.labels)
+        embeddings = outputs.get("embedding", [None] * len(jobs))
+        for job, p, embedding in zip(jobs, probabilities, embeddings, strict=True):
+            self.posteriors.put(Posterior("face", job.track_id, p, job.t, embedding))

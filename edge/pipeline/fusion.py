@@ -1,9 +1,10 @@
 """The fusion stage: per-track fusion of face and speech, temporal smoothing, and every publication.
 
 Per track, the newest face posterior and the newest speech posterior are fused when they were
-captured within ``tolerance_s`` of each other and the speech can be attributed to the track:
-decision-level fusion (``edge.fusion.decision_fusion``; a model-level fusion network is not
-shipped, so ``fusion`` is never "model" here), else the modality at hand alone. Speech is
+captured within ``tolerance_s`` of each other and the speech can be attributed to the track, by
+``edge.fusion.fuse``: the model-level fusion head on their embeddings when one is loaded
+(``fusion`` "model"), else decision-level fusion ("decision"); otherwise the modality at hand
+alone ("face_only", "speech_only"). Events and state say which. Speech is
 attributed to a face only when exactly one face is tracked (``sole_face``); with several faces,
 or none, it is not fused into any face (no active-speaker detection) and is reported on its own
 as track 0, "the voice" (``unattributed``), which ends after ``voice_timeout_s`` without speech.
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edge.events.sink import Sink
-from edge.fusion import decision_fusion
+from edge.fusion import MODALITIES, EmbeddingFusion, fuse
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
@@ -76,9 +77,10 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         speech_active: Callable[[], bool],
         stats_body: Callable[[], dict[str, Any]],
         clock: Callable[[], float] = time.monotonic,
+        head: EmbeddingFusion | None = None,
     ) -> None:
         super().__init__("fusion", inbox)
-        self.sink, self.params = sink, params
+        self.sink, self.params, self.head = sink, params, head
         self.speech_active, self.stats_body, self.clock = speech_active, stats_body, clock
         self.latency_ms = PeriodPercentiles()
         self.tracks: dict[int, _Track] = {}
@@ -138,13 +140,14 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         if speech is not None and (sole_face or track_id == VOICE_TRACK):
             inputs["speech"] = speech
             track.last_speech_t = speech.t
-        fused = decision_fusion({name: p.probabilities for name, p in inputs.items()}, dict(self.params.weights))
+        fused, method = fuse({name: p.probabilities for name, p in inputs.items()}, dict(self.params.weights),
+                             {name: p.embedding for name, p in inputs.items()}, self.head)
         capture_ts = max(p.t for p in inputs.values())
         first = track.last is None
         track.last = track.smoother.update(fused)
         track.basis = {
-            "modalities": [name for name in ("face", "speech") if name in inputs],
-            "fusion": "decision" if len(inputs) == 2 else f"{next(iter(inputs))}_only",
+            "modalities": [name for name in MODALITIES if name in inputs],
+            "fusion": method,
             "speech_attribution": attribution,
         }
         self.latency_ms.add((self.clock() - capture_ts) * 1000)
@@ -180,6 +183,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
                     "track_id": track_id,
                     "label": None if track.last is None else EMOTIONS[track.last.label],
                     "confidence": 0.0 if track.last is None else round(track.last.confidence, 4),
+                    "fusion": track.basis["fusion"],
                     "since_ts": track.since_ts,
                 }
                 for track_id, track in sorted(self.tracks.items())

@@ -33,10 +33,12 @@ class TrackChanges:
 class Posterior:
     """A modality's posterior over ``EMOTIONS`` for the input captured up to ``t``.
 
-    Face posteriors belong to ``track_id``; speech posteriors have no track (None).
+    Face posteriors belong to ``track_id``; speech posteriors have no track (None). ``embedding``
+    is the model's embedding of the same input (the fusion head's input), when it gave one.
     """
 
     modality: Modality
     track_id: int | None
     probabilities: np.ndarray
     t: float
+    embedding: np.ndarray | None = None

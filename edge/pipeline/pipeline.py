@@ -2,6 +2,7 @@
 
     sources --frames--> faces (detect, track, align, key faces) --crops--> face-cnn --+
             --audio---> speech (VAD, MFCC windows, speech CNN) -----------------------+--> fusion --> sink
+                                                                  (decision level, or a fusion head)
 
 Capture items go through ``emit``: a live source's put never blocks (a full queue drops its
 oldest item and counts it); a lossless source (a file replayed as fast as possible) waits for
@@ -20,6 +21,7 @@ from typing import Any
 from edge.capture.source import Captured, CapturedFrame, Emit, Source
 from edge.events.sink import Sink
 from edge.features.faces import FaceDetector
+from edge.fusion import EmbeddingFusion
 from edge.pipeline.face import FaceClassifierStage, FaceTrackingParams, FaceTrackingStage
 from edge.pipeline.fusion import FusionParams, FusionStage
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
@@ -57,6 +59,7 @@ class Pipeline:
         face_model: Backend | None,
         speech_model: Backend | None,
         detector: FaceDetector | None,
+        fusion_head: EmbeddingFusion | None = None,
         faces: FaceTrackingParams = DEFAULT_FACES,
         fusion: FusionParams = DEFAULT_FUSION,
         queues: QueueSizes = DEFAULT_QUEUES,
@@ -84,7 +87,8 @@ class Pipeline:
             self.audio = DropOldestQueue("audio", queues.audio)
             mfcc, vad = speech_features(speech_model)
             self.speech = SpeechStage(self.audio, self.results, speech_model, mfcc, vad)
-        self.fusion = FusionStage(self.results, sink, fusion, self._speech_active, self.stats_body, clock)
+        self.fusion = FusionStage(self.results, sink, fusion, self._speech_active, self.stats_body, clock,
+                                  fusion_head)
 
     @property
     def stages(self) -> list[Stage[Any]]:

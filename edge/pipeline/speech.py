@@ -6,8 +6,8 @@ by one hop. A segment ends when the gate has judged audio past it without passin
 that ended before filling one window becomes one zero-padded window, as ``mfcc_windows`` does
 offline, so the device and the offline classifier cut speech the same way.
 ``SpeechStage`` turns the windows into MFCCs (``edge.features.mfcc``), runs the speech CNN once
-over all windows that are ready and stamps each posterior with the capture time of the window's
-last sample.
+over all windows that are ready and stamps each posterior (with the window's embedding, for a
+fusion head) with the capture time of the window's last sample.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import time
 import numpy as np
 
 from edge.capture.source import AudioBlock
-from edge.classify import softmax
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import StreamGate, VadParams
-from edge.fusion import to_emotions
+from edge.fusion import softmax, to_emotions
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
@@ -122,8 +121,9 @@ class SpeechStage(Stage[AudioBlock]):
             return
         features = np.concatenate([mfcc_windows(samples, self.mfcc) for samples, _ in windows])
         started = time.perf_counter()
-        logits = self.model.run(features)["logits"]
+        outputs = self.model.run(features)
         self.inference_ms.add((time.perf_counter() - started) * 1000)
-        probabilities = to_emotions(softmax(logits), self.model.sidecar.labels)
-        for (_, t), p in zip(windows, probabilities, strict=True):
-            self.posteriors.put(Posterior("speech", None, p, t))
+        probabilities = to_emotions(softmax(outputs["logits"]), self.model.sidecar.labels)
+        embeddings = outputs.get("embedding", [None] * len(windows))
+        for (_, t), p, embedding in zip(windows, probabilities, embeddings, strict=True):
+            self.posteriors.put(Posterior("speech", None, p, t, embedding))
