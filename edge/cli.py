@@ -21,7 +21,7 @@ from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
 from edge.features.faces import DEFAULT_DETECTOR, FaceDetector
 from edge.fusion_head import FusionHeadModel
-from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
 BUNDLED_CLIP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "01-01-03-01-01-02-05.mp4"
@@ -106,7 +106,13 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         "--fusion-model",
         type=Path,
         help="model-level fusion head (fusion_head.onnx of `emotion-export onnx --fusion`) made for these speech and "
-        "face models: video with speech and a face is fused by it (default: decision-level fusion)",
+        "face models: video with speech and a face is fused by it (default: the shipped head with the shipped "
+        "models, decision-level fusion with others)",
+    )
+    parser.add_argument(
+        "--decision-fusion",
+        action="store_true",
+        help="fuse video at the decision level (weighted log-posteriors) even where a fusion head is available",
     )
     parser.add_argument("--no-speech", action="store_true", help="do not run the speech model")
     parser.add_argument("--no-face", action="store_true", help="do not run the face model")
@@ -135,10 +141,11 @@ def _run_classify(args: argparse.Namespace) -> int:
     speech = None if args.no_speech else OnnxRuntimeBackend(args.speech_model)
     face = None if args.no_face else OnnxRuntimeBackend(args.face_model)
     head = None
-    if args.fusion_model is not None:
-        if speech is None or face is None:
-            raise InputError("--fusion-model fuses speech and faces: it cannot be used with --no-speech or --no-face")
-        head = FusionHeadModel(OnnxRuntimeBackend(args.fusion_model), speech=speech, face=face)
+    if args.fusion_model is not None and (speech is None or face is None):
+        raise InputError("--fusion-model fuses speech and faces: it cannot be used with --no-speech or --no-face")
+    head_path = args.fusion_model or shipped_fusion_head(args.speech_model, args.face_model)
+    if head_path is not None and speech is not None and face is not None and not args.decision_fusion:
+        head = FusionHeadModel(OnnxRuntimeBackend(head_path), speech=speech, face=face)
     classifier = Classifier(speech, face, FaceDetector(args.detector), settings, head)
     return _print_each(args.paths, lambda path: [classifier.classify(path)])
 

@@ -153,8 +153,14 @@ class ModelsConfig:
         "pipeline.fusion_tolerance_s is fused by this head (events and state say fusion = \"model\"); when one "
         "modality is missing, decision-level fusion as when unset. The head must have been exported for the speech "
         "and face models in use (its sidecar records their checksums and embedding sizes): the daemon refuses to "
-        "start otherwise, saying which differs. Runs on the backend below. Unset: decision-level fusion only.",
+        "start otherwise, saying which differs. Runs on the backend below. Unset: the shipped "
+        "edge/models/fusion_head.onnx when speech and face are unset too (it was made for the shipped models); "
+        "decision-level fusion with other models.",
         example="/etc/emotion-edge/models/fusion_head.onnx", exists=True,
+    )
+    model_fusion: bool = setting(
+        True, "Fuse a track's face and speech with the fusion head (models.fusion, or the shipped one) when both are "
+        "present; false: decision-level fusion only (pipeline.face_weight and pipeline.speech_weight)."
     )
     backend: Literal["auto", "onnxruntime", "tensorrt"] = setting(
         "auto", "Inference backend; auto picks TensorRT when an engine and a GPU are there, else ONNX Runtime."

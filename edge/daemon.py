@@ -23,7 +23,7 @@ from edge.config import Config, ModelsConfig
 from edge.events.sink import Sink, make_sink
 from edge.features.faces import FaceDetector
 from edge.fusion_head import FusionHeadModel
-from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.pipeline.face import FaceTrackingParams
 from edge.pipeline.fusion import FusionParams
 from edge.pipeline.models import load_model
@@ -42,17 +42,21 @@ def _model(path: Path, models: ModelsConfig) -> Backend:
 
 
 def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:
-    """The fusion head of ``models.fusion``, checked against the speech and face models; None when unset.
+    """The fusion head to use, checked against the speech and face models; None for decision-level fusion.
 
-    With only one modality coming in, the head could never run: it is not loaded, and a warning says so.
+    That is ``models.fusion``, or the shipped head when the speech and face models are the shipped
+    ones; none when ``models.model_fusion`` is false. With only one modality coming in, the head
+    could never run: it is not loaded (with a warning when ``models.fusion`` names one).
     """
-    if models.fusion is None:
+    path = models.fusion or shipped_fusion_head(models.speech, models.face)
+    if not models.model_fusion or path is None:
         return None
     if speech is None or face is None:
-        log.warning("models.fusion is set, but the sources bring only %s: fusing at the decision level",
-                    "video" if speech is None else "audio")
+        if models.fusion is not None:
+            log.warning("models.fusion is set, but the sources bring only %s: fusing at the decision level",
+                        "video" if speech is None else "audio")
         return None
-    return FusionHeadModel(_model(models.fusion, models), speech=speech, face=face)
+    return FusionHeadModel(_model(path, models), speech=speech, face=face)
 
 
 def build_pipeline(config: Config, sink: Sink) -> Pipeline:

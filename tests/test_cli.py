@@ -79,6 +79,17 @@ def test_classify_fuses_a_video_by_the_head_and_reports_each_modality(
     assert decision["fusion"] == "decision" and decision["modalities"] == video["modalities"]
 
 
+def test_classify_uses_the_shipped_head_with_the_shipped_models_unless_told_not_to(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["classify", str(BUNDLED_CLIP), "--every-nth", "4"]) == 0
+    [fused] = _records(capsys)
+    assert (fused["label"], fused["fusion"]) == ("happy", "model")   # the bundled take is happy
+    assert main(["classify", str(BUNDLED_CLIP), "--every-nth", "4", "--decision-fusion"]) == 0
+    [decision] = _records(capsys)
+    assert decision["fusion"] == "decision" and decision["modalities"] == fused["modalities"]
+
+
 def test_classify_refuses_a_fusion_head_without_both_models(
     tiny: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:

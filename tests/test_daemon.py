@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from edge.config import ModelsConfig
 from edge.daemon import fusion_head as daemon_fusion_head
 from edge.events.envelope import json_schema
 from edge.features.faces import FaceDetector
-from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL
 from edge.pipeline.models import load_model
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.taxonomy import EMOTIONS
@@ -225,7 +226,17 @@ def test_with_one_modality_a_configured_head_is_not_loaded(
     assert "only video: fusing at the decision level" in caplog.text
     head = daemon_fusion_head(models, load_model(tiny["speech"]), load_model(tiny["face"]))
     assert head is not None and head.artifact == tiny["fusion"]
-    assert daemon_fusion_head(ModelsConfig(), load_model(tiny["speech"]), load_model(tiny["face"])) is None
+    assert daemon_fusion_head(replace(models, model_fusion=False), load_model(tiny["speech"]),
+                              load_model(tiny["face"])) is None
+
+
+def test_the_shipped_head_is_the_default_for_the_shipped_models_only(tiny: dict[str, Path]) -> None:
+    speech, face = load_model(SPEECH_MODEL), load_model(FACE_MODEL)
+    head = daemon_fusion_head(ModelsConfig(), speech, face)
+    assert head is not None and head.artifact == FUSION_MODEL
+    assert daemon_fusion_head(ModelsConfig(model_fusion=False), speech, face) is None
+    custom = ModelsConfig(speech=tiny["speech"], face=tiny["face"])
+    assert daemon_fusion_head(custom, load_model(tiny["speech"]), load_model(tiny["face"])) is None
 
 
 def test_devices_lists_json_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,3 +5,15 @@ from pathlib import Path
 MODELS_DIR = Path(__file__).resolve().parent
 SPEECH_MODEL = MODELS_DIR / "speech_cnn.onnx"
 FACE_MODEL = MODELS_DIR / "face_stn_cnn.onnx"
+FUSION_MODEL = MODELS_DIR / "fusion_head.onnx"
+
+
+def shipped_fusion_head(speech: Path | None, face: Path | None) -> Path | None:
+    """The shipped fusion head when ``speech`` and ``face`` are the shipped models (None counts as shipped).
+
+    The head was exported for those two encoders (its sidecar records their checksums); other
+    encoders need their own head, so there is no default for them.
+    """
+    pairs = ((speech, SPEECH_MODEL), (face, FACE_MODEL))
+    shipped = all(path is None or Path(path).resolve() == default for path, default in pairs)
+    return FUSION_MODEL if shipped and FUSION_MODEL.is_file() else None
