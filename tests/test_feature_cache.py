@@ -87,6 +87,23 @@ def test_speech_cache_resumes_records_failures_and_matches_the_features(
     assert cache.window_actors.tolist() == [1] * (2 * len(expected)) + [2] * len(expected)
 
 
+def test_speech_cache_window_options_cut_longer_windows(
+        tmp_path: Path, speech_flac: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = tmp_path / "ravdess"
+    (data / "Actor_01").mkdir(parents=True)
+    shutil.copy(speech_flac, data / "Actor_01" / speech_flac.name)
+    out = tmp_path / "cache"
+    assert main(["cache", "speech", "--data", str(data), "--out", str(out), "--workers", "1",
+                 "--window-s", "2", "--hop-s", "1"]) == 0
+    params = replace(MfccParams(), window_s=2.0, hop_s=1.0)
+    cache = load_speech_cache(cache_dir(out, data, SpeechCacheSpec(mfcc=params)))
+    expected = mfcc_windows(trim_silence(load_audio(speech_flac), 16000, VadParams()), params)
+    assert cache.windows.shape[2] == expected.shape[2] == 199
+    np.testing.assert_array_equal(cache.windows, expected)
+    assert main(["cache", "speech", "--data", str(data), "--out", str(out), "--window-s", "0.01"]) == 2
+    assert "window_s" in caplog.text
+
+
 def test_every_parameter_names_its_own_cache(tmp_path: Path) -> None:
     data = tmp_path / "ravdess_speech_16k"
     default = cache_dir(tmp_path, data, SpeechCacheSpec())

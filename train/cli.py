@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from edge.cli_support import add_log_level_option, run_main
 from edge.errors import InputError
+from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.feature_cache import (
     DEFAULT_KEY_FACE_RADIUS,
@@ -52,7 +54,8 @@ def _cache(args: argparse.Namespace) -> int:
     spec: CacheSpec
     modalities: tuple[int, ...]
     if args.kind == "speech":
-        spec, modalities, needed = SpeechCacheSpec(), (1, 3), "audio"   # 02 (video-only) has no sound
+        mfcc = replace(MfccParams(), window_s=args.window_s, hop_s=args.hop_s)
+        spec, modalities, needed = SpeechCacheSpec(mfcc=mfcc), (1, 3), "audio"   # 02 (video-only) has no sound
     else:
         spec = AvCacheSpec(every_nth=args.every_nth, key_face_radius=args.radius)
         modalities, needed = (1,), "audio and video"
@@ -106,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only the first N takes in name order (a quick partial build; a later "
                               "run without it completes the cache)")
         sub.set_defaults(run=_cache)
+    mfcc_defaults = MfccParams()
+    speech.add_argument("--window-s", type=float, default=mfcc_defaults.window_s, metavar="S",
+                        help=f"MFCC window length in seconds (default {mfcc_defaults.window_s}); a model trained "
+                             "on the cache records it, and the daemon and classify cut windows to match")
+    speech.add_argument("--hop-s", type=float, default=mfcc_defaults.hop_s, metavar="S",
+                        help=f"hop between windows in seconds (default {mfcc_defaults.hop_s})")
     av.add_argument("--every-nth", type=_positive, default=1, metavar="N",
                     help="examine frames 0, N, 2N, ... of each clip (default 1: every frame)")
     av.add_argument("--radius", type=_positive, default=DEFAULT_KEY_FACE_RADIUS, metavar="R",
