@@ -154,3 +154,10 @@ def test_one_face_in_every_shared_clip(ravdess_av_dir: Path, detector: FaceDetec
         assert len(faces) == 1, clip.name
         assert faces[0].score > 0.9, clip.name
         assert _inside(faces[0].landmarks, faces[0].box), clip.name
+
+
+def test_creating_the_detector_prints_no_opencv_warning(capfd: pytest.CaptureFixture[str]) -> None:
+    level = cv2.utils.logging.getLogLevel()
+    FaceDetector()
+    assert "WARN" not in capfd.readouterr().err
+    assert cv2.utils.logging.getLogLevel() == level   # OpenCV's log level is restored

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,25 @@ def check_frame(frame: np.ndarray) -> None:
         )
 
 
+@contextmanager
+def _opencv_warnings_off() -> Iterator[None]:
+    """OpenCV's own warnings silenced inside (where its Python bindings expose the log level).
+
+    OpenCV 5's new DNN engine warns on stderr, when YuNet is created, that it ignores the default
+    (CPU) target it is handed; nothing is wrong, so creation runs with warnings off.
+    """
+    logging_api = getattr(cv2.utils, "logging", None)
+    if logging_api is None:
+        yield
+        return
+    level = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging_api.setLogLevel(level)
+
+
 class FaceDetector:
     """YuNet face detector for frames of any size.
 
@@ -65,9 +86,10 @@ class FaceDetector:
             raise ModelFileError(f"{self.model_path}: face detector model file not found")
         self._input_size = (max_side, max_side)
         try:
-            self._detector = cv2.FaceDetectorYN.create(
-                str(self.model_path), "", self._input_size, score_threshold, nms_threshold, top_k
-            )
+            with _opencv_warnings_off():
+                self._detector = cv2.FaceDetectorYN.create(
+                    str(self.model_path), "", self._input_size, score_threshold, nms_threshold, top_k
+                )
         except cv2.error as exc:
             raise ModelFileError(f"{self.model_path}: not a usable YuNet ONNX model ({exc})") from exc
 
