@@ -332,3 +332,22 @@ def test_a_live_source_faster_than_the_pipeline_loses_the_oldest_frames_counted(
     assert stats["frames_captured"] == 97
     assert stats["frames_dropped"] == pipeline.frames.dropped > 0
     assert pipeline.frames_processed.total == 97 - stats["frames_dropped"]
+
+
+def test_tracks_still_open_at_shutdown_are_lost_and_the_last_state_is_empty(
+    head_fusion: tuple[FusionStage, io.StringIO, FakeClock],
+) -> None:
+    stage, stream, clock = head_fusion
+    stage.process([TrackChanges(t=100.0, present=(1,), appeared=(1,), lost=())])
+    stage.process([Posterior("face", 1, one_hot("happy"), 100.1)])
+    stage.process([Posterior("speech", None, one_hot("sad"), 100.2)])
+    stage.process([TrackChanges(t=100.3, present=(1, 2), appeared=(2,), lost=())])
+    stage.process([Posterior("speech", None, one_hot("sad"), 100.4)])   # two faces: the voice is track 0
+    clock.now = 101.0
+    stage.finish()
+    published = [p for p in lines(stream) if p["schema"] != schema_id("stats")]   # this fixture's stats are empty
+    assert_valid(published)
+    lost = [(e["track_id"], e["capture_ts"]) for e in events(published) if e["event"] == "track_lost"]
+    assert sorted(lost) == [(0, 101.0), (1, 101.0), (2, 101.0)]
+    states = [p for p in published if p["schema"] == schema_id("state")]
+    assert states[-1]["tracks"] == [] and not stage.tracks

@@ -11,8 +11,10 @@ as track 0, "the voice" (``unattributed``), which ends after ``voice_timeout_s``
 The fused posterior goes through the track's EmotionSmoother. Events: ``track_appeared`` when
 the tracker confirms a face (label null until its first classification; the voice appears with
 its first label), ``emotion_changed`` when the smoothed label changes, ``track_lost`` when the
-tracker ends a track. State is published after each event and every ``state_interval_s``; stats
-every ``stats_interval_s``, and both once more when the stage drains at shutdown.
+tracker ends a track, and for every track still open when the stage drains at shutdown (so each
+appeared track is lost once, and the last retained state holds no tracks). State is published
+after each event and every ``state_interval_s``; stats every ``stats_interval_s``, and both once
+more at shutdown.
 """
 
 from __future__ import annotations
@@ -208,5 +210,8 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             self._publish_stats()
 
     def finish(self) -> None:
+        now = self.clock()
+        for track_id in list(self.tracks):
+            self._event("track_lost", track_id, self.tracks.pop(track_id), now)
         self._publish_state()
         self._publish_stats()
