@@ -31,10 +31,11 @@ from train.models.face_cnn import FaceCNN
 from train.models.speech_cnn import SpeechCNN
 
 
-def _windows(ravdess_speech_dir: Path, actor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Real MFCC windows and labels of one actor's eight emotions (statement 1, repetition 1, normal)."""
+def _windows(ravdess_speech_dir: Path, actor: int, every_take: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Real MFCC windows and labels of one actor's eight emotions (statement 1, repetition 1, normal
+    intensity: about 25 windows), or of all 60 of the actor's takes (about 200 windows)."""
     takes = [t for t in index_ravdess(ravdess_speech_dir).takes
-             if t.actor == actor and t.statement == 1 and t.repetition == 1 and t.intensity == 1]
+             if t.actor == actor and (every_take or (t.statement == 1 and t.repetition == 1 and t.intensity == 1))]
     items = [speech_item(t, SpeechCacheSpec()) for t in takes]
     windows = np.concatenate([i["windows"] for i in items])
     labels = np.concatenate([np.full(len(i["windows"]), int(i["label"])) for i in items])
@@ -173,12 +174,16 @@ def test_the_spatial_transformer_exports_for_tensorrt_8_0_and_8_5(opset: int, fa
 
 @pytest.mark.skipif(not int8_path(FACE_MODEL).is_file() or not int8_path(SPEECH_MODEL).is_file(),
                     reason="the shipped INT8 models are not exported yet (emotion-export int8)")
-def test_shipped_int8_models_agree_with_fp32_on_held_out_data(fer2013_dir: Path, speech: dict) -> None:
+def test_shipped_int8_models_agree_with_fp32_on_real_data(fer2013_dir: Path, ravdess_speech_dir: Path) -> None:
+    # 400 FER2013 test faces (never trained on) and all ~200 windows of one RAVDESS actor (the shipped speech
+    # model trained on every actor: this checks INT8 against FP32, not accuracy; 25 windows were too few for 97 %)
     index = index_image_folder(fer2013_dir / "test")
     picks = np.random.default_rng(1).choice(len(index.paths), size=400, replace=False)
     subset = replace(index, paths=[index.paths[i] for i in picks], label_ids=[index.label_ids[i] for i in picks])
     faces = load_images(subset, progress=False).images[:, None].astype(np.float32)
-    for model, inputs in ((FACE_MODEL, faces), (SPEECH_MODEL, speech["held_out"])):
+    windows, _ = _windows(ravdess_speech_dir, actor=4, every_take=True)
+    assert len(windows) > 150
+    for model, inputs in ((FACE_MODEL, faces), (SPEECH_MODEL, windows)):
         fp32 = OnnxRuntimeBackend(model, threads=1).run(inputs)["logits"].argmax(1)
         int8 = OnnxRuntimeBackend(int8_path(model), threads=1).run(inputs)["logits"].argmax(1)
         assert np.mean(fp32 == int8) >= 0.97, model.name

@@ -31,6 +31,10 @@ from train.models.speech_cnn import SpeechCNN
 from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, add_device_option, fit, predict, seed_everything
 
 MODEL_FILE = "speech_cnn.pt"
+# The shipped recipe, the command-line defaults: on CV folds 0 and 2 these four wider blocks (40
+# epochs) beat (16, 32, 64, 128) at 30 epochs by 3.5 points of clip accuracy (see the model card).
+SHIPPED_CHANNELS = (32, 64, 128, 256)
+SHIPPED_EPOCHS = 40
 
 
 @dataclass(frozen=True)
@@ -220,8 +224,8 @@ def _channels(text: str) -> tuple[int, ...]:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Model, optimiser and augmentation options shared by the training and benchmark commands."""
-    defaults, augment, train = SpeechCNN(), SpecAugment(), TrainConfig(epochs=30, batch_size=64, schedule="onecycle")
-    model = defaults.config()
+    augment, train = SpecAugment(), TrainConfig(epochs=SHIPPED_EPOCHS, batch_size=64, schedule="onecycle")
+    model = SpeechCNN(channels=SHIPPED_CHANNELS).config()
     parser.add_argument("--cache", type=Path, required=True, metavar="DIR",
                         help="speech feature cache built by `emotion-train cache speech`")
     parser.add_argument("--threads", type=int, default=1, metavar="N",
