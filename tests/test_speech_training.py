@@ -29,7 +29,7 @@ from train.speech_training import (
     train_speech_model,
     validation_split,
 )
-from train.trainer import TrainConfig, add_device_option, predict
+from train.trainer import TrainConfig, add_device_option, predict, training_seconds
 
 SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
 TINY_MODEL = {"channels": (8, 16), "embedding": 16, "dropout": 0.1}
@@ -164,6 +164,9 @@ def test_smoke_training_loss_falls_resumes_and_reloads(small_cache: Path, tmp_pa
     resumed = train_speech_model(cache, (7, 8, 9, 10), TINY_MODEL, longer, augment=None, checkpoint=checkpoint)
     assert len(resumed.fit.history) == 4
     assert resumed.fit.history[:3] == trained.fit.history   # the first three epochs were not rerun
+    # the training time counts the checkpoint's epochs too, not only this (short) run's
+    assert all(record["seconds"] > 0 for record in resumed.fit.history)
+    assert training_seconds(resumed.fit) >= training_seconds(trained.fit) > 0
 
     path = save_speech_model(tmp_path / "final", resumed, cache, longer, augment=SpecAugment())
     model, meta = load_speech_model(path)

@@ -38,7 +38,7 @@ from train.speech_training import (
     training_settings,
     windows_of,
 )
-from train.trainer import predict
+from train.trainer import predict, training_seconds
 
 N_FOLDS = 4
 METRICS = ("window_accuracy", "window_macro_f1", "clip_accuracy_majority", "clip_macro_f1_majority",
@@ -72,7 +72,7 @@ def evaluate_fold(cache: SpeechCache, fold: Fold, settings: TrainingSettings, ou
         "clip_accuracy_mean": scores["clip_mean"].accuracy, "clip_macro_f1_mean": scores["clip_mean"].macro_f1,
         "test_windows": scores["window"].count, "test_clips": scores["clip_majority"].count,
         "best_epoch": trained.fit.best_epoch, "epochs_run": len(trained.fit.history),
-        "validation": trained.validation, "train_seconds": round(trained.seconds, 1),
+        "validation": trained.validation, "train_seconds": round(training_seconds(trained.fit), 1),
         "model": model_summary(trained.model), "model_config": trained.model.config(),
         "confusion": {name: s.confusion for name, s in scores.items()},
     }

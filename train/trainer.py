@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,6 +62,12 @@ class FitResult:
     best_epoch: int
     best_val_accuracy: float
     history: list[dict[str, float]]
+
+
+def training_seconds(result: FitResult) -> float:
+    """Seconds spent in the epochs of ``result`` over every run that built it (a resumed fit counts the
+    epochs of its checkpoint too; epochs logged before epochs were timed count 0)."""
+    return float(sum(record.get("seconds", 0.0) for record in result.history))
 
 
 def seed_everything(seed: int) -> None:
@@ -171,6 +178,7 @@ def fit(
 
     bar = tqdm(range(start_epoch, config.epochs), desc=description, initial=start_epoch, total=config.epochs)
     for epoch in bar:
+        epoch_started = time.monotonic()
         model.train()
         order = torch.randperm(len(x_train), generator=generator)
         total_loss, correct = 0.0, 0
@@ -196,6 +204,7 @@ def fit(
             "loss": total_loss / len(order),
             "train_accuracy": correct / len(order),
             "val_accuracy": val_acc,
+            "seconds": round(time.monotonic() - epoch_started, 3),
         }
         history.append(record)
         if val_acc > best_acc:
