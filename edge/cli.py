@@ -150,17 +150,17 @@ def _run_classify(args: argparse.Namespace) -> int:
     return _print_each(args.paths, lambda path: [classifier.classify(path)])
 
 
+def _add_set_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--set SECTION.KEY=VALUE`` (repeatable), collected in ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help=help_text)
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """The options that make the daemon's configuration: a file, --set overrides and convenience flags."""
     parser.add_argument("--config", type=Path, help="TOML configuration file (see systemd/config.example.toml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key, TOML value syntax (repeatable), e.g. --set pipeline.detect_every=2",
-    )
+    _add_set_option(parser, "override one config key, TOML value syntax (repeatable), e.g. --set "
+                            "pipeline.detect_every=2")
     parser.add_argument(
         "--source", metavar="URI", help="source.video: v4l2:///dev/video0, csi://0, gst://..., file://clip.mp4"
     )
@@ -266,14 +266,7 @@ def _add_check_config_command(commands: argparse._SubParsersAction) -> None:
         "the error naming the file, line and key (exit 2).",
     )
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (repeatable)",
-    )
+    _add_set_option(parser, "override one config key (repeatable)")
     parser.set_defaults(run=lambda args: check_config(args.path, args.overrides))
 
 

@@ -91,7 +91,7 @@ def _check_encoder(name: str, checkpoint: Encoder, model: OnnxRuntimeBackend, in
                         "max_abs_embedding_diff": diff, "count": len(inputs)}
 
 
-def real_pairs(speech: np.ndarray, face: np.ndarray, seed: int = 0) -> np.ndarray:
+def parity_pairs(speech: np.ndarray, face: np.ndarray, seed: int = 0) -> np.ndarray:
     """Rows [speech embedding, face embedding]: every row of the larger set once, the smaller repeated, shuffled."""
     rng = np.random.default_rng(seed)
     n = max(len(speech), len(face))
@@ -126,6 +126,6 @@ def export_fusion(
     training = {**meta["training"], "encoders": meta["encoders"],
                 "checkpoint": {"path": str(Path(head_path).resolve()), "sha256": file_sha256(head_path)}}
     shipped = ship(head, {**meta, "features": head_features(ties["speech"], ties["face"]), "training": training},
-                   NAME, FUSION_KIND, INPUT_NAME, real_pairs(embeddings["speech"], embeddings["face"]), out_dir,
+                   NAME, FUSION_KIND, INPUT_NAME, parity_pairs(embeddings["speech"], embeddings["face"]), out_dir,
                    metrics, opset, HEAD_OUTPUTS)
     return FusionExport(shipped=shipped, encoders=encoders)
