@@ -99,15 +99,25 @@ def export_onnx(
 
 @dataclass(frozen=True)
 class Parity:
-    """ONNX Runtime against torch on the same inputs."""
+    """ONNX Runtime against torch on the same inputs.
+
+    ``logit_range`` is the peak-to-peak range of torch's logits over the inputs: the scale a CPU's
+    float32 rounding is relative to (``relative_logit_diff``).
+    """
 
     max_abs_logit_diff: float
     argmax_agreement: float
     count: int
+    logit_range: float
+
+    @property
+    def relative_logit_diff(self) -> float:
+        return self.max_abs_logit_diff / self.logit_range if self.logit_range > 0 else float("inf")
 
     def to_dict(self) -> dict[str, float]:
         return {
             "max_abs_logit_diff": self.max_abs_logit_diff,
+            "relative_logit_diff": self.relative_logit_diff,
             "argmax_agreement": self.argmax_agreement,
             "count": self.count,
         }
@@ -118,11 +128,13 @@ def check_parity(model: nn.Module, onnx_path: str | Path, inputs: np.ndarray, ba
     """Max abs logit difference and argmax agreement of the exported model (with sidecar) vs torch."""
     model.eval()
     backend = OnnxRuntimeBackend(onnx_path)
-    diffs, agree = [], 0
+    diffs, agree, low, high = [], 0, np.inf, -np.inf
     for i in range(0, len(inputs), batch_size):
         batch = inputs[i : i + batch_size].astype(np.float32)
         expected = model(torch.from_numpy(batch)).numpy()
         actual = backend.run(batch)["logits"]
         diffs.append(float(np.abs(expected - actual).max()))
+        low, high = min(low, float(expected.min())), max(high, float(expected.max()))
         agree += int((expected.argmax(1) == actual.argmax(1)).sum())
-    return Parity(max_abs_logit_diff=max(diffs), argmax_agreement=agree / len(inputs), count=len(inputs))
+    return Parity(max_abs_logit_diff=max(diffs), argmax_agreement=agree / len(inputs), count=len(inputs),
+                  logit_range=high - low)
