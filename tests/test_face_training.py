@@ -180,7 +180,8 @@ def test_clip_votes_use_the_key_faces(fer_sample: tuple[np.ndarray, np.ndarray])
                           frames_without_face=0, windows=np.zeros((1, 3, 99, 40), np.float32),
                           window_starts=np.zeros(1))
     model = FaceCNN(width=8).eval()
-    (row,) = evaluate_clips(model, AvCache(directory=Path("."), manifest={}, clips=[clip]), EMOTIONS)
+    (row,) = evaluate_clips(lambda crops: predict(model, pixels(crops)),
+                            AvCache(directory=Path("."), manifest={}, clips=[clip]), EMOTIONS)
     posteriors = predict(model, pixels(images[:20]))
     assert row["truth"] == "neutral" and row["faces"] == 20 and row["key_faces"] == 3
     assert row["key_majority_id"] == vote(posteriors[[3, 9, 15]], "majority")

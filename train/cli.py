@@ -23,6 +23,7 @@ from train.data.feature_cache import (
     build_cache,
 )
 from train.data.ravdess import index_ravdess
+from train.face_calibration import add_face_calibration_command
 from train.face_training import add_face_training_commands
 from train.fusion_training import add_fusion_command
 from train.speech_training import add_speech_command
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
                          f"r apart (default {DEFAULT_KEY_FACE_RADIUS})")
     add_speech_command(commands)
     add_face_training_commands(commands)
+    add_face_calibration_command(commands)
     add_fusion_command(commands)
     return parser
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Penalty = Callable[[nn.Module], torch.Tensor]
 SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class TrainConfig:
     schedule: str = "constant"
     """Learning rate: ``constant``, or ``onecycle`` (warm up to ``lr`` over the first 15 % of the
     steps, then cosine-anneal towards zero by the last epoch)."""
+    precision: str = "fp32"
+    """``bf16`` runs forward passes under bfloat16 autocast (about 1.9x faster on a CPU with
+    AVX512-BF16, measured for the face CNN); weights, optimiser state and the loss stay float32."""
     device: str = "cpu"
     """Where to train (a torch device string: ``cpu``, ``cuda``, ``cuda:1``); the data moves there
     once, the returned model and every checkpoint are on the CPU."""
@@ -48,6 +52,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown learning-rate schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown training precision {self.precision!r}; choose one of {PRECISIONS}")
         check_device(self.device)
 
     def to_dict(self) -> dict[str, object]:
@@ -77,9 +83,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def hard_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Class ids of ``targets``: the ids themselves, or the arg-max of soft targets (n, n_classes)."""
+    return targets.argmax(1) if targets.is_floating_point() else targets
+
+
 def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Inverse-frequency weights (mean 1 over present classes) for an imbalanced label set."""
-    counts = torch.bincount(labels, minlength=n_classes).float()
+    counts = torch.bincount(hard_labels(labels), minlength=n_classes).float()
     weights = torch.where(counts > 0, counts.sum() / (n_classes * counts.clamp(min=1)), torch.zeros_like(counts))
     return weights
 
@@ -156,7 +167,11 @@ def fit(
     log_path: Path | None = None,
     description: str = "train",
 ) -> FitResult:
-    """Train ``model`` and return its best validation weights (see the module docstring)."""
+    """Train ``model`` and return its best validation weights (see the module docstring).
+
+    Training targets are class ids (n,) or soft targets (n, n_classes) summing to 1 (cross-entropy
+    to the distribution); validation targets are class ids.
+    """
     seed_everything(config.seed)
     device = torch.device(config.device)
     model.to(device)
@@ -187,8 +202,9 @@ def fit(
             x, y = x_train[batch], y_train[batch]
             if augment is not None:
                 x = augment(x, generator)
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+                logits = model(x)
+            loss = loss_fn(logits.float(), y)
             if penalty is not None:
                 loss = loss + penalty(model)
             optimiser.zero_grad()
@@ -197,7 +213,7 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             total_loss += loss.item() * len(batch)
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == hard_labels(y)).sum())
         val_acc = float((predict(model, val[0]).argmax(1) == val[1].numpy()).mean())
         record = {
             "epoch": epoch,

@@ -8,6 +8,12 @@ classification path is 3 blocks of 2 conv layers (BatchNorm + ReLU) each ending 
 then 2 fc layers with dropout: 6 conv + 2 fc = 8 weight layers, logits in ``labels`` order.
 ``embed`` returns the input of the last fc (for fusion); ``fc_penalty`` is ||w||^2 of the two fc
 layers (seed equation 1 multiplies it by lambda).
+
+Output calibration is part of the graph, so the device applies exactly what was fitted:
+``logits = (fc2(embedding) + logit_bias) / temperature``. Both come from the constructor (and so
+travel in ``config()`` and the sidecar); they are 0 and 1 while training and are set afterwards
+with ``calibrate`` (``train.calibration``: a prior correction and a temperature fitted on
+validation data).
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ class FaceCNN(nn.Module):
 
     def __init__(self, labels: Sequence[str] = EMOTIONS, crop_size: int = 48, width: int = 16,
                  fc_units: int = 256, dropout: float = 0.5, pixel_mean: float = PIXEL_MEAN,
-                 pixel_std: float = PIXEL_STD) -> None:
+                 pixel_std: float = PIXEL_STD, temperature: float = 1.0,
+                 logit_bias: Sequence[float] | None = None) -> None:
         super().__init__()
         if crop_size % 8 or not 48 <= crop_size <= 64:
             raise ValueError(f"crop_size must be a multiple of 8 in 48..64, got {crop_size}")
@@ -80,6 +87,11 @@ class FaceCNN(nn.Module):
             "labels": list(labels), "crop_size": crop_size, "width": width, "fc_units": fc_units,
             "dropout": dropout, "pixel_mean": pixel_mean, "pixel_std": pixel_std,
         }
+        self.logit_bias: torch.Tensor
+        self.temperature: torch.Tensor
+        self.register_buffer("logit_bias", torch.zeros(len(labels)), persistent=False)
+        self.register_buffer("temperature", torch.ones(()), persistent=False)
+        self.calibrate(temperature, logit_bias if logit_bias is not None else [0.0] * len(labels))
         self.crop_size = crop_size
         self.standardise = Standardise((1, 1, 1))
         self.standardise.mean.fill_(255.0 * pixel_mean)
@@ -102,6 +114,17 @@ class FaceCNN(nn.Module):
         """Constructor arguments: ``FaceCNN(**model.config())`` rebuilds the architecture."""
         return dict(self._config)
 
+    def calibrate(self, temperature: float, logit_bias: Sequence[float]) -> None:
+        """Set the output calibration (see the module docstring)."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if len(logit_bias) != len(self.logit_bias):
+            raise ValueError(f"need {len(self.logit_bias)} logit biases, got {len(logit_bias)}")
+        self.logit_bias.copy_(torch.tensor([float(b) for b in logit_bias]))
+        self.temperature.fill_(float(temperature))
+        self._config["temperature"] = float(temperature)
+        self._config["logit_bias"] = [float(b) for b in logit_bias]
+
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The spatial transformer applied to standardised crops.
 
@@ -118,8 +141,8 @@ class FaceCNN(nn.Module):
         return F.relu(self.fc1(self.drop(features)))
 
     def classifier(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Logits from the embedding (the last fc layer, after dropout)."""
-        return self.fc2(self.drop(embedding))
+        """Calibrated logits from the embedding (the last fc layer, after dropout)."""
+        return (self.fc2(self.drop(embedding)) + self.logit_bias) / self.temperature
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.embed(x))
