@@ -23,6 +23,7 @@ from edge.features.alignment import AlignParams, align_face
 from edge.features.audio import load_audio
 from edge.features.faces import FaceDetector
 from edge.features.keyfaces import key_face_indices
+from edge.features.media import check_file
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, trim_silence
 from edge.features.video import iter_video_frames, open_clip
@@ -99,9 +100,11 @@ class Classifier:
                 "key_faces": len(keys), "_p": mean, "_e": outputs.get("embedding")}
 
     def _image(self, path: Path) -> dict[str, Any]:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        check_file(path)
+        # decoded from the bytes: cv2.imread prints its own warnings about files it cannot open
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
         if image is None:
-            raise InputError(f"{path}: not a readable image")
+            raise InputError(f"{path}: not a readable image (OpenCV cannot decode it)")
         if self.settings.face_crops:
             size = self.align.crop_size
             crops = [cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (size, size), interpolation=cv2.INTER_AREA)]

@@ -16,6 +16,7 @@ from edge.classify import Classifier, ClassifySettings
 from edge.cli_support import run_main
 from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
 from edge.daemon import Daemon
+from edge.demo import DEMO_CLIP
 from edge.errors import InputError
 from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
@@ -24,7 +25,6 @@ from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-BUNDLED_CLIP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "01-01-03-01-01-02-05.mp4"
 DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
 
 
@@ -55,7 +55,7 @@ def _add_features_command(commands: argparse._SubParsersAction) -> None:
         "paths",
         nargs="*",
         type=Path,
-        default=[BUNDLED_CLIP],
+        default=[DEMO_CLIP],
         help="audio or video files (default: the bundled RAVDESS clip %(default)s)",
     )
     _add_face_sampling_options(parser, every_nth=3, key_face_radius=2)
@@ -162,7 +162,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     _add_set_option(parser, "override one config key, TOML value syntax (repeatable), e.g. --set "
                             "pipeline.detect_every=2")
     parser.add_argument(
-        "--source", metavar="URI", help="source.video: v4l2:///dev/video0, csi://0, gst://..., file://clip.mp4"
+        "--source", metavar="URI", help="source.video: v4l2:///dev/video0, csi://0, gst://..., file://clip.mp4 or a "
+        "file path"
     )
     parser.add_argument("--mic", metavar="DEVICE", help="source.audio: microphone name, index or 'default'")
     parser.add_argument(
@@ -205,7 +206,7 @@ def run_config(args: argparse.Namespace) -> Config:
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = apply_overrides(config, overrides)
     if args.config is None and config.source.video is None and config.source.audio is None:
-        config = apply_overrides(config, {"source.video": f"{FILE_SCHEME}{BUNDLED_CLIP}"})
+        config = apply_overrides(config, {"source.video": f"{FILE_SCHEME}{DEMO_CLIP}"})
     return config
 
 
@@ -227,7 +228,8 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
     _add_config_options(parser)
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (default: %(default)s)")
     parser.add_argument(
-        "--out", type=Path, default=Path("bench_latency.json"), help="JSON output (default: %(default)s)"
+        "--out", type=Path, default=Path("runs/bench_latency.json"),
+        help="JSON output (default: %(default)s; runs/ is git-ignored in a checkout)"
     )
     parser.set_defaults(run=_run_bench)
 
@@ -237,6 +239,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         args.loop = True
     result = run_benchmark(run_config(args), args.seconds)
     print(format_table(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")
     return int(result["exit_status"])
@@ -249,13 +252,27 @@ def _add_devices_command(commands: argparse._SubParsersAction) -> None:
         description="One JSON line per camera (its URI for source.video, whether it opens, size and rate) and "
         "per microphone (index and name for source.audio, channels, default rate).",
     )
-    parser.set_defaults(run=lambda args: _print_records([*list_cameras(), *list_microphones()]))
+    parser.set_defaults(run=_run_devices)
 
 
-def _print_records(records: Iterable[dict]) -> int:
-    for record in records:
+def _run_devices(args: argparse.Namespace) -> int:
+    """Print each device; say on stderr when a kind has none, and exit 1 when microphones cannot be listed."""
+    log = logging.getLogger("emotion-edge")
+    cameras = list_cameras()
+    try:
+        microphones = list_microphones()
+    except InputError as exc:
+        microphones, status = [], 1
+        log.error("microphones cannot be listed: %s", exc)
+    else:
+        status = 0
+        if not microphones:
+            log.warning("no microphone found (no PortAudio device with input channels)")
+    if not cameras:
+        log.warning("no camera found (no /dev/video* device)")
+    for record in [*cameras, *microphones]:
         print(json.dumps(record), flush=True)
-    return 0
+    return status
 
 
 def _add_check_config_command(commands: argparse._SubParsersAction) -> None:

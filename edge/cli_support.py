@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -29,7 +30,8 @@ def run_main(
 ) -> int:
     """Parse ``argv``, run the chosen subcommand's ``run`` function, and map InputError to exit code 2.
 
-    Subcommands set ``run=<function(args) -> int>`` with ``set_defaults``.
+    Subcommands set ``run=<function(args) -> int>`` with ``set_defaults``. A reader that closes
+    stdout early (``... | head -1``) ends the command quietly with exit status 0.
     """
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -43,3 +45,8 @@ def run_main(
     except InputError as exc:
         logging.getLogger(parser.prog).error("%s", exc)
         return 2
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # the interpreter's last flush must not fail again
+        os.close(devnull)
+        return 0

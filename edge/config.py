@@ -77,8 +77,8 @@ class SourceConfig:
     video: str | None = setting(
         None,
         "Camera or file URI: v4l2:///dev/video0 (V4L2 through OpenCV), csi://0 (Jetson CSI camera via an "
-        "nvarguscamerasrc GStreamer pipeline), gst://<pipeline ending in appsink>, file://clip.mp4 (replays the "
-        "file's video and audio together). Unset: no camera.",
+        "nvarguscamerasrc GStreamer pipeline), gst://<pipeline ending in appsink>, file://clip.mp4 or the path of "
+        "an existing file (replays the file's video and audio together). Unset: no camera.",
         example="v4l2:///dev/video0",
     )
     audio: str | None = setting(

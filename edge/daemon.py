@@ -2,7 +2,8 @@
 
 ``run`` announces the device online, starts the pipeline, tells systemd READY=1 and pings its
 watchdog while the pipeline is healthy. It returns when a file source ends (without ``loop``), on
-SIGTERM or SIGINT, or when a part of the pipeline fails: then it tells systemd STOPPING=1, stops
+SIGTERM or SIGINT, when the sink's reader has gone (a closed stdout pipe), or when a part of the
+pipeline fails: then it tells systemd STOPPING=1, stops
 the sources, drains every queue (what was captured is still processed and published), and closes
 the sink, which publishes ``offline``. Exit status 0 after a clean end, 1 after a failure.
 Nothing here writes frames or audio anywhere; only the sink's JSON payloads leave the process.
@@ -131,7 +132,8 @@ class Daemon:
             notify.ready(status=f"running: {', '.join(source.name for source in self.pipeline.sources)}")
             log.info("running; sources: %s", ", ".join(source.name for source in self.pipeline.sources))
             period = min(0.5, watchdog.period) if watchdog is not None and watchdog.period else 0.5
-            while not self.stop_requested.is_set() and self.pipeline.healthy() and not self.pipeline.sources_ended():
+            while (not self.stop_requested.is_set() and self.pipeline.healthy() and not self.pipeline.sources_ended()
+                   and not self.sink.reader_gone()):
                 if watchdog is not None:
                     watchdog.ping(self.pipeline.healthy())
                 self.stop_requested.wait(period)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.demo import DEMO_CLIP
+
 pytest_plugins = ["mosquitto"]  # the mosquitto_broker fixture (tests/mosquitto.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -16,8 +18,8 @@ SHARED_DATA = Path(os.environ.get("EMOTION_EDGE_DATA", REPO_ROOT.parent / "share
 
 @pytest.fixture(scope="session")
 def av_clip() -> Path:
-    """A real RAVDESS audio-visual take (actor 05, happy), committed with the tests."""
-    return FIXTURES / "01-01-03-01-01-02-05.mp4"
+    """A real RAVDESS audio-visual take (actor 05, happy): the package's demo clip."""
+    return DEMO_CLIP
 
 
 @pytest.fixture(scope="session")

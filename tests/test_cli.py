@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from tiny_models import fusion_set
 
-from edge.cli import BUNDLED_CLIP, main
+from edge.cli import main
+from edge.demo import DEMO_CLIP
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 
 
@@ -25,7 +26,7 @@ def test_features_on_the_bundled_clip_finds_speech_windows_and_one_face_per_fram
     by_type: dict[str, list[dict]] = {}
     for record in records:
         by_type.setdefault(record["type"], []).append(record)
-    assert by_type["clip"][0]["path"] == str(BUNDLED_CLIP)
+    assert by_type["clip"][0]["path"] == str(DEMO_CLIP)
     assert by_type["clip"][0]["video"] is True
     segments = by_type["speech_segment"]
     assert segments and all(0 <= s["start_s"] < s["end_s"] <= by_type["clip"][0]["duration_s"] for s in segments)
@@ -68,24 +69,24 @@ def _classify(capsys: pytest.CaptureFixture[str], tiny: dict[str, Path], *args: 
 def test_classify_fuses_a_video_by_the_head_and_reports_each_modality(
     capsys: pytest.CaptureFixture[str], tiny: dict[str, Path], speech_flac: Path
 ) -> None:
-    [video, audio] = _classify(capsys, tiny, str(BUNDLED_CLIP), str(speech_flac), "--fusion-model", str(tiny["fusion"]))
+    [video, audio] = _classify(capsys, tiny, str(DEMO_CLIP), str(speech_flac), "--fusion-model", str(tiny["fusion"]))
     assert (video["label"], video["fusion"]) == ("surprised", "model")
     assert list(video["posterior"]) == list(EMOTIONS) and sum(video["posterior"].values()) == pytest.approx(1, abs=1e-3)
     speech, face = video["modalities"]["speech"], video["modalities"]["face"]
     assert (speech["label"], list(speech["posterior"])) == ("sad", list(RAVDESS_LABELS)) and speech["windows"] >= 1
     assert (face["label"], list(face["posterior"])) == ("happy", list(EMOTIONS)) and face["key_faces"] >= 1
     assert (audio["label"], audio["fusion"]) == ("sad", "speech_only")   # one modality: the head is not used
-    [decision] = _classify(capsys, tiny, str(BUNDLED_CLIP))
+    [decision] = _classify(capsys, tiny, str(DEMO_CLIP))
     assert decision["fusion"] == "decision" and decision["modalities"] == video["modalities"]
 
 
 def test_classify_uses_the_shipped_head_with_the_shipped_models_unless_told_not_to(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["classify", str(BUNDLED_CLIP), "--every-nth", "4"]) == 0
+    assert main(["classify", str(DEMO_CLIP), "--every-nth", "4"]) == 0
     [fused] = _records(capsys)
     assert (fused["label"], fused["fusion"]) == ("happy", "model")   # the bundled take is happy
-    assert main(["classify", str(BUNDLED_CLIP), "--every-nth", "4", "--decision-fusion"]) == 0
+    assert main(["classify", str(DEMO_CLIP), "--every-nth", "4", "--decision-fusion"]) == 0
     [decision] = _records(capsys)
     assert decision["fusion"] == "decision" and decision["modalities"] == fused["modalities"]
 
@@ -93,7 +94,7 @@ def test_classify_uses_the_shipped_head_with_the_shipped_models_unless_told_not_
 def test_classify_refuses_a_fusion_head_without_both_models(
     tiny: dict[str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert main(["classify", str(BUNDLED_CLIP), "--no-speech", "--fusion-model", str(tiny["fusion"]),
+    assert main(["classify", str(DEMO_CLIP), "--no-speech", "--fusion-model", str(tiny["fusion"]),
                  "--face-model", str(tiny["face"])]) == 2
     assert "--fusion-model fuses speech and faces" in caplog.text
 

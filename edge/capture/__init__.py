@@ -22,12 +22,23 @@ def file_uri_path(uri: str) -> Path:
     return Path(uri[len(FILE_SCHEME) :])
 
 
+def replay_path(video: str) -> Path | None:
+    """The file a video setting names: a ``file://`` URI, or a plain path of an existing file; else None."""
+    if video.startswith(FILE_SCHEME):
+        return file_uri_path(video)
+    if "://" not in video and Path(video).is_file():
+        return Path(video)
+    return None
+
+
 def open_sources(video: str | None, audio: str | None, realtime: bool = True, loop: bool = False) -> list[Source]:
-    """The sources for a video URI (camera or ``file://``) and a microphone (name, index or ``default``)."""
+    """The sources for a video setting (camera URI, ``file://`` URI or file path) and a microphone (name, index
+    or ``default``)."""
     sources: list[Source] = []
     if video is not None:
-        if video.startswith(FILE_SCHEME):
-            sources.append(FileReplaySource(file_uri_path(video), realtime=realtime, loop=loop))
+        path = replay_path(video)
+        if path is not None:
+            sources.append(FileReplaySource(path, realtime=realtime, loop=loop))
         else:
             sources.append(CameraSource(opencv_opener(video), name=video))
     if audio is not None:

@@ -68,7 +68,8 @@ def camera_target(uri: str) -> tuple[str, int]:
         if not sensor.isdigit():
             raise InputError(f"{uri}: a CSI URI names the sensor id, e.g. csi://0")
         return csi_pipeline(int(sensor)), cv2.CAP_GSTREAMER
-    raise InputError(f"{uri}: not a camera URI (v4l2:///dev/videoN, csi://N or gst://<pipeline>)")
+    raise InputError(f"{uri}: not a camera URI (v4l2:///dev/videoN, csi://N or gst://<pipeline>) nor an existing "
+                     "file (replay a file with file:///path/clip.mp4 or its plain path)")
 
 
 def opencv_opener(uri: str) -> Opener:

@@ -6,9 +6,8 @@ import glob
 from typing import Any
 
 import cv2
-import sounddevice as sd
 
-from edge.capture.microphone import refresh_devices
+from edge.capture.microphone import refresh_devices, sounddevice
 
 
 def list_cameras(pattern: str = "/dev/video*") -> list[dict[str, Any]]:
@@ -32,7 +31,11 @@ def list_cameras(pattern: str = "/dev/video*") -> list[dict[str, Any]]:
 
 
 def list_microphones() -> list[dict[str, Any]]:
-    """Every PortAudio device with input channels: index, name, host API, channels, default rate, default flag."""
+    """Every PortAudio device with input channels: index, name, host API, channels, default rate, default flag.
+
+    ``InputError`` with the install hint when PortAudio is missing.
+    """
+    sd = sounddevice()
     refresh_devices()
     default_input = sd.default.device[0]
     hostapis = sd.query_hostapis()

@@ -10,24 +10,40 @@ exponential backoff, after refreshing
 PortAudio's device list (``sd._terminate()``/``sd._initialize()``, the way sounddevice's
 maintainer recommends, since PortAudio only enumerates devices when it starts) so that a USB
 microphone plugged back in or a restarted sound server is found again.
+
+sounddevice loads the PortAudio library when it is imported, so it is imported only when a
+microphone is used (``sounddevice()``): every other source and command works without PortAudio.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
-import sounddevice as sd
 
 from edge.capture.source import AudioBlock, Backoff, BlockCutter, Clock, Emit, Source
 from edge.errors import InputError
 from edge.features.audio import SAMPLE_RATE
 from edge.pipeline.queues import DropOldestQueue
 
+if TYPE_CHECKING:
+    import sounddevice as sd
+
 log = logging.getLogger(__name__)
+PORTAUDIO_HINT = "install PortAudio: sudo apt-get install libportaudio2 (Debian, Ubuntu, JetPack)"
+
+
+def sounddevice() -> ModuleType:
+    """The sounddevice module, or ``InputError`` saying what to install when PortAudio is missing."""
+    try:
+        import sounddevice as sd
+    except OSError as err:   # sounddevice raises OSError("PortAudio library not found") at import
+        raise InputError(f"microphones need the PortAudio library ({err}): {PORTAUDIO_HINT}") from None
+    return sd
 
 
 def input_device(spec: str | int | None) -> int | None:
@@ -36,6 +52,7 @@ def input_device(spec: str | int | None) -> int | None:
         return None
     if isinstance(spec, str) and spec.isdigit():
         spec = int(spec)
+    sd = sounddevice()
     try:
         info: Any = sd.query_devices(spec)
     except (ValueError, sd.PortAudioError) as exc:
@@ -47,6 +64,7 @@ def input_device(spec: str | int | None) -> int | None:
 
 def capture_rate(device: int | None, wanted: int) -> int:
     """``wanted`` when the device records it in mono float32, else the device's default rate."""
+    sd = sounddevice()
     try:
         sd.check_input_settings(device, samplerate=wanted, channels=1, dtype="float32")
         return wanted
@@ -56,6 +74,7 @@ def capture_rate(device: int | None, wanted: int) -> int:
 
 def refresh_devices() -> None:
     """Make PortAudio enumerate the devices again (it closes every open stream)."""
+    sd = sounddevice()
     sd._terminate()
     sd._initialize()
 
@@ -96,6 +115,7 @@ class MicrophoneSource(Source):
         clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(f"mic:{device if device is not None else 'default'}", clock)
+        sounddevice()   # no PortAudio: fail at start, saying what to install
         self.device = device
         self.sample_rate = sample_rate
         self.block_samples = sample_rate * block_ms // 1000
@@ -113,6 +133,7 @@ class MicrophoneSource(Source):
 
     def _open(self) -> tuple[sd.InputStream, StreamResampler] | None:
         """A started input stream and its resampler, retrying with backoff; None when stopped meanwhile."""
+        sd = sounddevice()
         attempt = 0
         while not self.stopping:
             if attempt:

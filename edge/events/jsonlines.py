@@ -1,13 +1,22 @@
-"""JSON lines sink: one payload per line on stdout (or any text stream), the default when no broker is set."""
+"""JSON lines sink: one payload per line on stdout (or any text stream), the default when no broker is set.
+
+A reader that closes the pipe (``emotion-edge run | head -1``) is a normal way to stop reading: the
+sink then drops what follows, points stdout at /dev/null (so that the interpreter's last flush
+stays quiet) and says so through ``reader_gone``, and the daemon stops with exit status 0.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import threading
 from typing import Any, TextIO
 
 from edge.events.envelope import Envelope, encode
 from edge.events.sink import Sink, Topic
+
+log = logging.getLogger(__name__)
 
 
 class JsonLinesSink(Sink):
@@ -23,15 +32,34 @@ class JsonLinesSink(Sink):
         self._lock = threading.Lock()
         self._delivered = 0
         self._closed = False
+        self._reader_gone = False
 
     def publish(self, topic: Topic, body: dict[str, Any]) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("publish on a closed sink")
+            if self._reader_gone:
+                return
             line = encode(self.envelope.wrap(topic, body))
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except BrokenPipeError:
+                self._stop_writing()
+                return
             self._delivered += 1
+
+    def _stop_writing(self) -> None:
+        self._reader_gone = True
+        log.info("the reader of the JSON lines closed its end: stopping")
+        if self._stream is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    def reader_gone(self) -> bool:
+        with self._lock:
+            return self._reader_gone
 
     def available(self, online: bool) -> None:
         return None
@@ -44,4 +72,8 @@ class JsonLinesSink(Sink):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._stream.flush()
+                if not self._reader_gone:
+                    try:
+                        self._stream.flush()
+                    except BrokenPipeError:
+                        self._stop_writing()

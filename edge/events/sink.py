@@ -38,6 +38,10 @@ class Sink(ABC):
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is held for up to ``timeout`` s (None: the configured default), announce offline, release."""
 
+    def reader_gone(self) -> bool:
+        """True once the one reader of this sink has stopped reading (a closed pipe): nobody is listening."""
+        return False
+
     def __enter__(self) -> Sink:
         return self
 

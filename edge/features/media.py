@@ -21,13 +21,18 @@ TRUNCATION_TOLERANCE_S = 0.25
 TRUNCATION_TOLERANCE_FRACTION = 0.05
 
 
-def open_media(path: str | Path) -> av.container.InputContainer:
-    """Open a media file for reading, or raise MediaDecodeError / EmptyMediaError naming it."""
-    path = Path(path)
+def check_file(path: Path) -> None:
+    """MediaDecodeError when ``path`` is not a file, EmptyMediaError when it has 0 bytes (images and media alike)."""
     if not path.is_file():
         raise MediaDecodeError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise EmptyMediaError(f"{path}: the file is empty (0 bytes)")
+
+
+def open_media(path: str | Path) -> av.container.InputContainer:
+    """Open a media file for reading, or raise MediaDecodeError / EmptyMediaError naming it."""
+    path = Path(path)
+    check_file(path)
     try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:

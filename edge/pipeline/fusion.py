@@ -211,7 +211,9 @@ class FusionStage(Stage[TrackChanges | Posterior]):
 
     def finish(self) -> None:
         now = self.clock()
-        for track_id in list(self.tracks):
+        open_tracks = list(self.tracks)
+        for track_id in open_tracks:
             self._event("track_lost", track_id, self.tracks.pop(track_id), now)
-        self._publish_state()
+        if not open_tracks:   # else the last track_lost event has just published the final state
+            self._publish_state()
         self._publish_stats()
