@@ -12,18 +12,21 @@ from pathlib import Path
 from edge.bench_latency import format_table, run_benchmark
 from edge.capture import FILE_SCHEME
 from edge.capture.devices import list_cameras, list_microphones
-from edge.classify import Classifier, ClassifySettings
+from edge.classify import IMAGE_SUFFIXES, Classifier, ClassifySettings
 from edge.cli_support import run_main
 from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
 from edge.daemon import Daemon
 from edge.demo import DEMO_CLIP
 from edge.errors import InputError
+from edge.events.live import LIVE_HINT, LiveViewSink, rich_available
 from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
 from edge.features.faces import DEFAULT_DETECTOR, FaceDetector
 from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.timeline import build_timeline
+from edge.timeline_plot import save_timeline_png
 
 DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
 
@@ -123,6 +126,13 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
     )
     _add_face_sampling_options(parser, every_nth=1, key_face_radius=5)
     parser.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="PNG",
+        help="also draw face (per track), speech and fused posteriors over time, key faces and voiced segments "
+        "marked, as a PNG (one video file; needs the plots extra)",
+    )
+    parser.add_argument(
         "--speech-weight", type=float, default=1.0, help="decision fusion weight of speech (default: %(default)s)"
     )
     parser.add_argument(
@@ -147,6 +157,14 @@ def _run_classify(args: argparse.Namespace) -> int:
     if head_path is not None and speech is not None and face is not None and not args.decision_fusion:
         head = FusionHeadModel(OnnxRuntimeBackend(head_path), speech=speech, face=face)
     classifier = Classifier(speech, face, FaceDetector(args.detector), settings, head)
+    if args.timeline is not None:
+        if len(args.paths) != 1 or args.paths[0].suffix.lower() in IMAGE_SUFFIXES:
+            raise InputError("--timeline draws one video file: give exactly one video path")
+        status = _print_each(args.paths, lambda path: [classifier.classify(path)])
+        if status == 0:
+            written = save_timeline_png(build_timeline(classifier, args.paths[0]), args.timeline)
+            logging.getLogger("emotion-edge").info("timeline written to %s", written)
+        return status
     return _print_each(args.paths, lambda path: [classifier.classify(path)])
 
 
@@ -189,6 +207,14 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
         "with the shipped models and every payload is printed as a JSON line. Flags override the config.",
     )
     _add_config_options(parser)
+    parser.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "live"),
+        default="auto",
+        help="without a broker: jsonl prints every payload as a JSON line; live draws one line per track and a "
+        "health line in place (the live extra; stats every 2 s at most); auto (default): live when stdout is a "
+        "terminal and rich is installed, else jsonl",
+    )
     parser.set_defaults(run=_run_daemon)
 
 
@@ -210,11 +236,30 @@ def run_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def live_view_wanted(choice: str, config: Config) -> bool:
+    """Whether ``run --format choice`` draws the live view (see its help)."""
+    if config.output.mqtt_url is not None:
+        if choice == "live":
+            raise InputError("--format live replaces the JSON lines on stdout: it cannot be used with output.mqtt_url")
+        return False
+    if choice != "auto":
+        return choice == "live"
+    if not sys.stdout.isatty():
+        return False
+    if not rich_available():
+        logging.getLogger("emotion-edge").info("printing JSON lines: %s", LIVE_HINT)
+        return False
+    return True
+
+
 def _run_daemon(args: argparse.Namespace) -> int:
     config = run_config(args)
     if args.log_level is None:
         logging.getLogger().setLevel(config.service.log_level)
-    return Daemon(config).run()
+    if not live_view_wanted(args.format, config):
+        return Daemon(config).run()
+    config = apply_overrides(config, {"output.stats_interval_s": min(config.output.stats_interval_s, 2.0)})
+    return Daemon(config, LiveViewSink()).run()
 
 
 def _add_bench_command(commands: argparse._SubParsersAction) -> None:
