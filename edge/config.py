@@ -233,6 +233,14 @@ class OutputConfig:
     close_timeout_s: float = setting(
         5.0, "On shutdown: how long to wait for held payloads to be delivered.", minimum=0.0
     )
+    homeassistant: bool = setting(
+        False, "MQTT: announce the device to Home Assistant (MQTT discovery, retained, under homeassistant_prefix) "
+        "with an emotion sensor fed from every state message; false removes a sensor announced before."
+    )
+    homeassistant_prefix: str = setting(
+        "homeassistant", "MQTT: Home Assistant's discovery prefix (its MQTT integration's setting).",
+        pattern=TOPIC_LEVEL,
+    )
     state_interval_s: float = setting(5.0, "Period of the retained state message.", minimum=0.1)
     stats_interval_s: float = setting(10.0, "Period of the health statistics message.", minimum=0.1)
 

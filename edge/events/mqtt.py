@@ -1,5 +1,10 @@
 """MQTT sink (paho-mqtt 2.x): availability with a last will, events and state QoS 1, stats QoS 0, in order.
 
+On every connection it also sends Home Assistant's discovery config (``output.homeassistant``,
+``edge.events.homeassistant``) or, switched off, the empty retained payloads that remove it; the
+sensor's state follows each state payload (only the newest is kept while disconnected). None of
+these count in the delivered/dropped statistics.
+
 Topics are ``<prefix>/<device>/{available,events,state,stats}``. ``available`` is a retained plain
 string, ``online`` on every (re)connect and ``offline`` on close or, as the last will, when the
 process dies. ``state`` is retained.
@@ -19,6 +24,7 @@ deadlock.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -33,6 +39,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge.config import OutputConfig
+from edge.events import homeassistant
 from edge.events.envelope import TOPICS, Envelope, encode
 from edge.events.sink import Sink, Topic
 
@@ -82,6 +89,8 @@ class MqttSink(Sink):
         self.envelope = envelope
         base = f"{config.prefix}/{envelope.device}"
         self.topics = {name: f"{base}/{name}" for name in (*TOPICS, "available")}
+        self._ha_state_topic = (homeassistant.state_topic(config.prefix, envelope.device)
+                                if config.homeassistant else None)
 
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -93,6 +102,8 @@ class MqttSink(Sink):
         self._handing_over = False  # the sender is inside client.publish
         self._online = True
         self._announce = False
+        self._discovery: deque[_Message] = deque()  # Home Assistant's config (or its removal), sent per connection
+        self._sensor_state: bytes | None = None  # the newest Home Assistant sensor state not yet handed over
         self._closing = False
         self._deadline = float("inf")
         self._delivered = 0
@@ -149,7 +160,20 @@ class MqttSink(Sink):
                         self._broker,
                     )
             self._pending.append(_Message(self.topics[topic], payload, qos, retain))
+            if topic == "state" and self._ha_state_topic is not None:
+                self._sensor_state = json.dumps(homeassistant.sensor_state(body)).encode()
             self._wake.notify_all()
+
+    def _discovery_messages(self) -> list[_Message]:
+        """Home Assistant's retained discovery config; switched off, the empty retained payloads that remove
+        the sensor and its last state."""
+        topic = homeassistant.discovery_topic(self.config.homeassistant_prefix, self.envelope.device)
+        if not self.config.homeassistant:
+            sensor = homeassistant.state_topic(self.config.prefix, self.envelope.device)
+            return [_Message(topic, b"", 1, True, counted=False), _Message(sensor, b"", 1, True, counted=False)]
+        payload = homeassistant.discovery_payload(self.config.prefix, self.envelope.device,
+                                                  homeassistant.package_version())
+        return [_Message(topic, json.dumps(payload).encode(), 1, True, counted=False)]
 
     def available(self, online: bool) -> None:
         with self._lock:
@@ -241,13 +265,19 @@ class MqttSink(Sink):
         while True:
             self._settle_locked()
             if self._closing and (
-                (not self._pending and not self._handed) or time.monotonic() >= self._deadline
+                (not self._pending and not self._handed and self._sensor_state is None)
+                or time.monotonic() >= self._deadline
             ):
                 return None
             if self._connected and self._announce and not self._closing:
                 self._announce = False
                 state = b"online" if self._online else b"offline"
                 return _Message(self.topics["available"], state, AVAILABLE_QOS, True, counted=False)
+            if self._connected and self._discovery and not self._closing:
+                return self._discovery.popleft()
+            if self._connected and self._sensor_state is not None and self._ha_state_topic is not None:
+                sensor, self._sensor_state = self._sensor_state, None
+                return _Message(self._ha_state_topic, sensor, 1, True, counted=False)
             carried = any(entry.generation < self._generation for entry in self._handed.values())
             if self._connected and self._pending and not carried and len(self._handed) < INFLIGHT_WINDOW:
                 message = self._pending.popleft()
@@ -292,6 +322,7 @@ class MqttSink(Sink):
             self._connected = True
             self._generation += 1
             self._announce = True
+            self._discovery = deque(self._discovery_messages())
             self._unreachable_logged = False
             held = len(self._pending)
             self._wake.notify_all()
