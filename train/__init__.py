@@ -3,3 +3,5 @@
 ``train`` imports ``edge.features`` so that training and the device share one feature
 implementation; nothing in ``edge`` imports ``train``.
 """
+
+import edge  # noqa: F401,E402  (edge.privacy: dependency telemetry off before onnxruntime is imported)
