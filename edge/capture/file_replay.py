@@ -5,7 +5,9 @@ its last sample, when a microphone would have delivered it), either paced agains
 clock so that the replay takes as long as the clip, or as fast as the pipeline takes them. With
 ``loop`` the file starts again at its end; frame and sample indices keep counting. Audio is
 down-mixed and resampled exactly as ``edge.features.audio`` does for training (swresample to the
-target rate, channels averaged).
+target rate, channels averaged). A file whose streams stop well before their declared ends (a cut
+or damaged file, which FFmpeg often decodes without an error) raises ``MediaDecodeError`` at the
+end of the first pass, as ``classify`` does, instead of passing for a short take.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from edge.capture.source import AudioBlock, BlockCutter, CapturedFrame, Clock, Emit, Source
 from edge.errors import EmptyMediaError, MediaDecodeError
 from edge.features.audio import SAMPLE_RATE
-from edge.features.media import container_start_seconds, open_media
+from edge.features.media import check_complete, container_start_seconds, open_media
 
 # Streams of a file are interleaved in chunks (RAVDESS mp4: 0.3 s). An item is released once the
 # other stream has been decoded past it, or once its own stream has run this far ahead (the other
@@ -76,6 +78,7 @@ class FileReplaySource(Source):
             cutter = BlockCutter(self.block_samples)
             audio_start: float | None = None
             audio_samples = 0
+            decoded_end = dict.fromkeys(streams, 0.0)
 
             def blocks(chunks: list[np.ndarray]) -> Iterator[_Timed]:
                 nonlocal audio_samples
@@ -88,6 +91,10 @@ class FileReplaySource(Source):
                 for frame in container.decode(*streams):
                     if frame.time is None:
                         raise MediaDecodeError(f"{self.path}: a decoded frame has no presentation time")
+                    duration = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
+                    for stream in streams:
+                        if stream.type == ("audio" if isinstance(frame, av.audio.frame.AudioFrame) else "video"):
+                            decoded_end[stream] = max(decoded_end[stream], frame.time - start + duration)
                     if isinstance(frame, av.audio.frame.AudioFrame):
                         if audio_start is None:
                             audio_start = frame.time - start
@@ -101,6 +108,8 @@ class FileReplaySource(Source):
                     yield from blocks(cutter.flush())
             except av.error.FFmpegError as exc:
                 raise MediaDecodeError(f"{self.path}: decoding failed (truncated or corrupt file): {exc}") from exc
+            for stream, end in decoded_end.items():
+                check_complete(self.path, container, stream, end, stream.type)
 
     def _ordered_pass(self) -> Iterator[_Timed]:
         """One pass in presentation order: the decoded items of both streams merged by media time."""

@@ -1,0 +1,47 @@
+"""Faults that must not look like success: a cut file replayed by the daemon, with and without --loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.capture.file_replay import FileReplaySource
+from edge.demo import DEMO_CLIP
+from edge.errors import MediaDecodeError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cut_clip(tmp_path: Path) -> Path:
+    """The demo clip cut after 200,000 bytes (`head -c 200000`): 3 decodable frames, no audio."""
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(DEMO_CLIP.read_bytes()[:200_000])
+    return path
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_cut_file_is_an_error_not_a_short_take(cut_clip: Path, loop: bool) -> None:
+    source = FileReplaySource(cut_clip, realtime=False, loop=loop)
+    with pytest.raises(MediaDecodeError, match="truncated or corrupt"):
+        for _ in source.items():
+            pass
+    assert source.passes == 0
+
+
+def test_the_daemon_exits_non_zero_on_a_cut_file(cut_clip: Path) -> None:
+    for extra in ([], ["--loop"]):
+        result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+                                 "--source", str(cut_clip), *extra], capture_output=True, text=True, timeout=60,
+                                cwd=REPO_ROOT)
+        assert result.returncode == 1, result.stderr
+        assert "truncated or corrupt file" in result.stderr
+
+
+def test_the_whole_clip_still_replays_cleanly() -> None:
+    source = FileReplaySource(DEMO_CLIP, realtime=False)
+    frames = sum(1 for item in source.items() if hasattr(item, "image"))
+    assert frames == 97 and source.passes == 1
