@@ -36,11 +36,11 @@ from train.models.face_cnn import FaceCNN, pixels
 from train.models.layers import count_weight_layers
 from train.reports import print_table, save_json
 from train.trainer import (
-    PRECISIONS,
     SCHEDULES,
     FitResult,
     TrainConfig,
     add_device_option,
+    add_precision_option,
     fit,
     predict,
     seed_everything,
@@ -407,9 +407,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ferplus", action="store_true",
                         help="train on FER+ vote distributions of FER2013 Training and choose on the PublicTest "
                              "majority labels (train.data.ferplus has the rule); --val-fraction is unused")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="bf16: bfloat16 autocast forward passes (about 1.9x faster on AVX512-BF16 CPUs) "
-                             "(default fp32)")
+    add_precision_option(parser)
     parser.add_argument("--out", type=Path, default=Path("runs/face_fer"), metavar="DIR",
                         help="output folder (default runs/face_fer)")
     parser.add_argument("--threads", type=int, default=1, metavar="N",

@@ -28,7 +28,17 @@ from train.data.feature_cache import SpeechCache, load_speech_cache
 from train.metrics import clip_votes, score
 from train.models.layers import count_weight_layers
 from train.models.speech_cnn import SpeechCNN
-from train.trainer import SCHEDULES, Augment, FitResult, TrainConfig, add_device_option, fit, predict, seed_everything
+from train.trainer import (
+    SCHEDULES,
+    Augment,
+    FitResult,
+    TrainConfig,
+    add_device_option,
+    add_precision_option,
+    fit,
+    predict,
+    seed_everything,
+)
 
 MODEL_FILE = "speech_cnn.pt"
 # The shipped recipe, the command-line defaults: on CV folds 0 and 2 these four wider blocks (40
@@ -231,6 +241,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="torch CPU threads (default 1, so that two trainings can share 2 cores)")
     add_device_option(parser)
+    add_precision_option(parser)
     parser.add_argument("--channels", type=_channels, default=tuple(model["channels"]), metavar="C1,C2,...",
                         help=f"conv block widths (default {','.join(map(str, model['channels']))})")
     parser.add_argument("--embedding", type=int, default=model["embedding"], metavar="N",
@@ -283,7 +294,8 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
         model_config={"channels": args.channels, "embedding": args.embedding, "dropout": args.dropout},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            label_smoothing=args.label_smoothing, patience=args.patience,
-                           weight_decay=args.weight_decay, schedule=args.schedule, device=args.device),
+                           weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
+                           precision=args.precision),
         augment=augment if args.time_masks or args.freq_masks else None)
 
 
