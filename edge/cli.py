@@ -221,16 +221,17 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
 def run_config(args: argparse.Namespace) -> Config:
     """The configuration ``emotion-edge run`` uses: file, then --set, then the convenience flags."""
     config = load_config(args.config) if args.config else Config()
-    overrides: dict[str, object] = dict(parse_overrides(args.overrides))
-    flags = {
-        "source.video": args.source,
-        "source.audio": args.mic,
-        "output.mqtt_url": args.mqtt,
-        "source.realtime": args.realtime,
-        "source.loop": args.loop,
-    }
-    overrides.update({key: value for key, value in flags.items() if value is not None})
-    config = apply_overrides(config, overrides)
+    config = apply_overrides(config, dict(parse_overrides(args.overrides)))
+    flags = (
+        ("--source", "source.video", args.source),
+        ("--mic", "source.audio", args.mic),
+        ("--mqtt", "output.mqtt_url", args.mqtt),
+        ("--realtime/--no-realtime", "source.realtime", args.realtime),
+        ("--loop/--no-loop", "source.loop", args.loop),
+    )
+    for flag, key, value in flags:
+        if value is not None:
+            config = apply_overrides(config, {key: value}, origin=flag)
     if args.config is None and config.source.video is None and config.source.audio is None:
         config = apply_overrides(config, {"source.video": f"{FILE_SCHEME}{DEMO_CLIP}"})
     return config

@@ -245,6 +245,9 @@ class OutputConfig:
     stats_interval_s: float = setting(10.0, "Period of the health statistics message.", minimum=0.1)
 
     def __post_init__(self) -> None:
+        port = re.fullmatch(r"mqtts?://[^\s/:@]+:(\d+)/?", self.mqtt_url or "")
+        if port and not 1 <= int(port.group(1)) <= 65535:
+            raise SettingError("mqtt_url", f"port {port.group(1)} is not in 1..65535")
         tls_set = [name for name in ("tls_ca", "tls_cert", "tls_key") if getattr(self, name) is not None]
         if tls_set and not (self.mqtt_url or "").startswith("mqtts://"):
             raise SettingError(tls_set[0], "is set but mqtt_url is not an mqtts:// URL")
@@ -471,9 +474,10 @@ def _override_value(raw: object, hint: Any) -> object:
         return raw
 
 
-def apply_overrides(config: Config, overrides: Mapping[str, object]) -> Config:
-    """Return ``config`` with ``{"section.key": value}`` applied; string values use TOML syntax. Raises ConfigError."""
-    where = _Locator("--set", None)
+def apply_overrides(config: Config, overrides: Mapping[str, object], origin: str = "--set") -> Config:
+    """Return ``config`` with ``{"section.key": value}`` applied; string values use TOML syntax. Raises ConfigError
+    naming ``origin`` (the option the values came from)."""
+    where = _Locator(origin, None)
     changed: dict[str, dict[str, object]] = {}
     for name, raw in overrides.items():
         section, _, key = name.partition(".")

@@ -45,3 +45,14 @@ def test_the_whole_clip_still_replays_cleanly() -> None:
     source = FileReplaySource(DEMO_CLIP, realtime=False)
     frames = sum(1 for item in source.items() if hasattr(item, "image"))
     assert frames == 97 and source.passes == 1
+
+
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_broker_ports_out_of_range_are_refused_where_they_were_given(port: str) -> None:
+    for args in (["run", "--mqtt", f"mqtt://127.0.0.1:{port}"],
+                 ["check-config", "/dev/null", "--set", f'output.mqtt_url="mqtt://127.0.0.1:{port}"']):
+        result = subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True,
+                                timeout=60, cwd=REPO_ROOT)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        origin = "--mqtt" if args[0] == "run" else "--set"
+        assert f"{origin}: output.mqtt_url: port {port} is not in 1..65535" in result.stderr
