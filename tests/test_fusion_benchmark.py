@@ -202,3 +202,7 @@ def test_fusion_ravdess_scores_every_method_and_checks_the_encoders(
     other_face = face_encoder(tmp_path / "other" / "face_cnn.pt", Path("fer2013/train"), 42, 14, seed=1)
     with pytest.raises(InputError, match="not the one the fusion head was trained with"):
         _run([*command[:6], str(other_face), *command[7:]])
+    without_head = [*command[:7], "--out", str(tmp_path / "no_head")]   # no --fusion-head: no model row
+    assert bench_main(without_head) == 0
+    unheaded = json.loads((tmp_path / "no_head" / "results.json").read_text())
+    assert set(unheaded["methods"]) == {"speech", "face", "decision"} and unheaded["fusion_head"] is None

@@ -82,14 +82,15 @@ def clip_rows(aligned: AlignedWindows, posteriors: dict[str, np.ndarray]) -> lis
 def _ravdess(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     speech = load_speech_encoder(args.speech_model)
-    head, head_meta = load_fusion_head(args.fusion_head)
+    head, head_meta = load_fusion_head(args.fusion_head) if args.fusion_head else (None, None)
     cache = load_av_cache(args.cache)
     actors = sorted({clip.actor for clip in cache.clips})
     speech.check_unheard(actors, f"the AV cache {cache.directory.name}")
     face, aligned, faces = _prepare(cache, args.face_model)
     check_av_cache(speech, face, cache.manifest, cache.directory)
-    speech.check_matches(head_meta["encoders"]["speech"], "speech")
-    face.check_matches(head_meta["encoders"]["face"], "face")
+    if head_meta is not None:
+        speech.check_matches(head_meta["encoders"]["speech"], "speech")
+        face.check_matches(head_meta["encoders"]["face"], "face")
     weights = daemon_weights()
     posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights)
     truth = to_emotion_ids(aligned.label_ids)
@@ -118,8 +119,9 @@ def _ravdess(args: argparse.Namespace) -> int:
         "window_faces": "each speech window with the key face (medoid) of the face crops whose frame time falls in "
                         f"its {window_seconds(cache.manifest)} s range",
         "windows_without_face": aligned.without_face, "decision_weights": weights,
-        "encoders": {"speech": speech.describe(), "face": face.describe()}, "fusion_head": str(args.fusion_head),
-        "fusion_head_training": head_meta["training"], "methods": {row["method"]: row for row in rows},
+        "encoders": {"speech": speech.describe(), "face": face.describe()},
+        "fusion_head": args.fusion_head and str(args.fusion_head),
+        "fusion_head_training": head_meta and head_meta["training"], "methods": {row["method"]: row for row in rows},
         "macro_f1": macro_f1_note(truth), "scores": scores_to_dict(scores), "clips": clips, "windows": windows,
     })
     print(f"results.json and confusion PNGs in {out}")
@@ -219,8 +221,9 @@ def add_fusion_commands(subparsers: Any) -> None:
     ravdess.add_argument("--speech-model", type=Path, required=True, metavar="FILE",
                          help="speech model that never heard the cache's actors, e.g. runs/speech_cv/fold0/"
                               "checkpoint.pt for actor 05")
-    ravdess.add_argument("--fusion-head", type=Path, required=True, metavar="FILE",
-                         help="fusion_head.pt of `emotion-train fusion` trained on these speech and face models")
+    ravdess.add_argument("--fusion-head", type=Path, metavar="FILE",
+                         help="fusion_head.pt of `emotion-train fusion` trained on these speech and face models "
+                              "(default: none; model-level fusion is then left out)")
     ravdess.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
     ravdess.add_argument("--out", type=Path, default=Path("runs/fusion_ravdess"), metavar="DIR",
                          help="output folder (default runs/fusion_ravdess)")
