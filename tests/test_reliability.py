@@ -56,3 +56,14 @@ def test_broker_ports_out_of_range_are_refused_where_they_were_given(port: str) 
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         origin = "--mqtt" if args[0] == "run" else "--set"
         assert f"{origin}: output.mqtt_url: port {port} is not in 1..65535" in result.stderr
+
+
+def test_a_model_in_the_wrong_slot_is_named_for_what_it_is() -> None:
+    from edge.models import FACE_MODEL, SPEECH_MODEL
+
+    for slot, wrong, kind in (("face", SPEECH_MODEL, "speech"), ("speech", FACE_MODEL, "face")):
+        result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+                                 "--set", f"models.{slot}={wrong}"], capture_output=True, text=True, timeout=60,
+                                cwd=REPO_ROOT)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"this is a {kind} model, not a {slot} model (check models.{slot})" in result.stderr

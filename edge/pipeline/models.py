@@ -39,8 +39,15 @@ def _params(model: Backend, section: str, cls: Any) -> Any:
         raise SidecarMismatchError(f"{model.artifact}: {section} settings this pipeline cannot use: {exc}") from exc
 
 
+def _check_kind(model: Backend, kind: str) -> None:
+    if model.sidecar.kind != kind:
+        raise SidecarMismatchError(f"{model.artifact}: this is a {model.sidecar.kind} model, not a {kind} model "
+                                   f"(check models.{kind})")
+
+
 def speech_features(model: Backend) -> tuple[MfccParams, VadParams]:
     """The MFCC and VAD settings the speech model was trained with (checked against its sidecar)."""
+    _check_kind(model, "speech")
     mfcc, vad = _params(model, "mfcc", MfccParams), _params(model, "vad", VadParams)
     check_features(model.sidecar, {"mfcc": mfcc.to_dict(), "vad": vad.to_dict()}, model.artifact)
     return mfcc, vad
@@ -48,6 +55,7 @@ def speech_features(model: Backend) -> tuple[MfccParams, VadParams]:
 
 def face_features(model: Backend) -> AlignParams:
     """The crop alignment the face model was trained with (checked against its sidecar)."""
+    _check_kind(model, "face")
     align = _params(model, "align", AlignParams)
     check_features(model.sidecar, {"align": align.to_dict()}, model.artifact)
     return align
