@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from edge.events.live import LIVE_HINT, LiveViewSink, rich_available
 from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
 from edge.features.faces import DEFAULT_DETECTOR, FaceDetector
+from edge.fleet import collect
 from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
@@ -218,10 +220,18 @@ def _add_run_command(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=_run_daemon)
 
 
+def with_flags(args: argparse.Namespace, flags: dict[str, tuple[str, object]]) -> Config:
+    """The config file (``--config``), then ``--set`` and the flags given (``key: (flag, value)``) in one step,
+    so that settings checked together (a TLS file and an mqtts:// URL) may come from either; errors name the flag."""
+    config = load_config(args.config) if args.config else Config()
+    overrides: dict[str, object] = dict(parse_overrides(args.overrides))
+    given = {key: (flag, value) for key, (flag, value) in flags.items() if value is not None}
+    overrides.update({key: value for key, (_, value) in given.items()})
+    return apply_overrides(config, overrides, origins={key: flag for key, (flag, _) in given.items()})
+
+
 def run_config(args: argparse.Namespace) -> Config:
     """The configuration ``emotion-edge run`` uses: file, then --set, then the convenience flags."""
-    config = load_config(args.config) if args.config else Config()
-    config = apply_overrides(config, dict(parse_overrides(args.overrides)))
     flags = (
         ("--source", "source.video", args.source),
         ("--mic", "source.audio", args.mic),
@@ -229,9 +239,7 @@ def run_config(args: argparse.Namespace) -> Config:
         ("--realtime/--no-realtime", "source.realtime", args.realtime),
         ("--loop/--no-loop", "source.loop", args.loop),
     )
-    for flag, key, value in flags:
-        if value is not None:
-            config = apply_overrides(config, {key: value}, origin=flag)
+    config = with_flags(args, {key: (flag, value) for flag, key, value in flags})
     if args.config is None and config.source.video is None and config.source.audio is None:
         config = apply_overrides(config, {"source.video": f"{FILE_SCHEME}{DEMO_CLIP}"})
     return config
@@ -321,6 +329,43 @@ def _run_devices(args: argparse.Namespace) -> int:
     return status
 
 
+def _add_fleet_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "fleet",
+        help="show the latest state of every board on a central broker (docs/fleet.md)",
+        description="Subscribe to <prefix>/+/available, state and bridge on the broker, wait for the retained "
+        "values, and print one row per board: online, uplink, tracks, the most prominent track's emotion, state age.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file whose [output] section has the broker's credentials/TLS")
+    _add_set_option(parser, "override one config key (repeatable), e.g. --set output.username=ops")
+    parser.add_argument("--mqtt", metavar="URL", help="output.mqtt_url: the central broker, mqtt(s)://host[:port]")
+    parser.add_argument("--wait", type=float, default=2.0, help="seconds to collect retained values (default 2)")
+    parser.add_argument("--json", action="store_true", help="one JSON line per board instead of a table")
+    parser.set_defaults(run=_run_fleet)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    config = with_flags(args, {"output.mqtt_url": ("--mqtt", args.mqtt)})
+    rows = [board.summary(time.time()) for board in collect(config.output, args.wait).values()]
+    if not rows:
+        logging.getLogger("emotion-edge").warning("no board has published on %s under %s/", config.output.mqtt_url,
+                                                  config.output.prefix)
+    if args.json:
+        return _print_records(rows)
+    columns = ("device", "available", "uplink", "tracks", "emotion", "confidence", "state_age_s")
+    cells = [[("-" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    for line in [list(columns), *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), flush=True)
+    return 0
+
+
+def _print_records(records: Iterable[dict]) -> int:
+    for record in records:
+        print(json.dumps(record), flush=True)
+    return 0
+
+
 def _add_check_config_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "check-config",
@@ -359,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_command(commands)
     _add_bench_command(commands)
     _add_devices_command(commands)
+    _add_fleet_command(commands)
     _add_check_config_command(commands)
     return parser
 

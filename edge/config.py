@@ -386,8 +386,9 @@ class _Locator:
     header (or as a dotted ``section.key`` / inline table entry).
     """
 
-    def __init__(self, origin: str, text: str | None) -> None:
+    def __init__(self, origin: str, text: str | None, origins: Mapping[str, str] | None = None) -> None:
         self.origin = origin
+        self.origins = dict(origins or {})   # "section.key" -> where that value came from, when not ``origin``
         self.lines = [] if text is None else text.splitlines()
 
     def line_of(self, section: str, key: str | None) -> int | None:
@@ -415,7 +416,8 @@ class _Locator:
     def error(self, section: str, key: str | None, problem: str) -> ConfigError:
         name = section if key is None else f"{section}.{key}"
         line = self.line_of(section, key)
-        position = f"{self.origin}:{line}" if line is not None else self.origin
+        origin = self.origins.get(name, self.origin)
+        position = f"{origin}:{line}" if line is not None else origin
         return ConfigError(f"{position}: {name}: {problem}")
 
 
@@ -474,10 +476,12 @@ def _override_value(raw: object, hint: Any) -> object:
         return raw
 
 
-def apply_overrides(config: Config, overrides: Mapping[str, object], origin: str = "--set") -> Config:
+def apply_overrides(
+    config: Config, overrides: Mapping[str, object], origins: Mapping[str, str] | None = None
+) -> Config:
     """Return ``config`` with ``{"section.key": value}`` applied; string values use TOML syntax. Raises ConfigError
-    naming ``origin`` (the option the values came from)."""
-    where = _Locator(origin, None)
+    naming where the offending value came from: ``origins[key]`` (a command-line flag), else ``--set``."""
+    where = _Locator("--set", None, origins)
     changed: dict[str, dict[str, object]] = {}
     for name, raw in overrides.items():
         section, _, key = name.partition(".")

@@ -44,7 +44,9 @@ def free_port() -> int:
 class MosquittoBroker:
     """One mosquitto process on 127.0.0.1:<port>; ``stop()``/``start()``/``restart()`` keep the port and state."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, listener_options: str = "",
+                 allow_anonymous: bool = True, extra: str = "") -> None:
+        """``listener_options``: lines for the listener (TLS files); ``extra``: more config (a bridge)."""
         self.workdir = workdir
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -53,7 +55,8 @@ class MosquittoBroker:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
+            f"{listener_options}"
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
             # As root, mosquitto would drop to the mosquitto user, who cannot write this directory.
             f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
             "persistence true\n"
@@ -62,6 +65,7 @@ class MosquittoBroker:
             "queue_qos0_messages true\n"  # persistent subscribers also get the QoS 0 stats sent while they were away
             f"log_dest file {self.log}\n"
             "log_type all\n"
+            f"{extra}"
         )
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -140,7 +144,8 @@ class Subscriber:
     everything published once it is back.
     """
 
-    def __init__(self, broker: MosquittoBroker, topic_filter: str, persistent: bool = False) -> None:
+    def __init__(self, broker: MosquittoBroker, topic_filter: str, persistent: bool = False,
+                 credentials: tuple[str, str] | None = None, ca_file: Path | None = None) -> None:
         self.messages: list[Received] = []
         self._changed = threading.Condition()
         self._subscribed = threading.Event()
@@ -148,6 +153,10 @@ class Subscriber:
         client_id = f"test-subscriber-{os.getpid()}-{id(self)}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent)
         self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

@@ -67,3 +67,12 @@ def test_a_model_in_the_wrong_slot_is_named_for_what_it_is() -> None:
                                 cwd=REPO_ROOT)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert f"this is a {kind} model, not a {slot} model (check models.{slot})" in result.stderr
+
+
+def test_settings_checked_together_may_come_from_set_and_a_flag(tmp_path: Path) -> None:
+    from edge.cli import build_parser, run_config
+
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not checked here")
+    args = build_parser().parse_args(["run", "--set", f"output.tls_ca={ca}", "--mqtt", "mqtts://127.0.0.1:8883"])
+    assert run_config(args).output.tls_ca == ca

@@ -60,6 +60,19 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
 
+def authenticate(client: mqtt.Client, config: OutputConfig) -> None:
+    """Credentials and TLS (``mqtts://``) of ``config`` on a paho client, before it connects."""
+    if config.username is not None:
+        client.username_pw_set(config.username, config.password)
+    if config.mqtt_url is not None and broker_address(config.mqtt_url)[2]:
+        client.tls_set(
+            ca_certs=None if config.tls_ca is None else str(config.tls_ca),
+            certfile=None if config.tls_cert is None else str(config.tls_cert),
+            keyfile=None if config.tls_key is None else str(config.tls_key),
+        )
+        client.tls_insecure_set(config.tls_insecure)
+
+
 @dataclass(frozen=True)
 class _Message:
     topic: str
@@ -84,7 +97,7 @@ class MqttSink(Sink):
     def __init__(self, config: OutputConfig, envelope: Envelope) -> None:
         if config.mqtt_url is None:
             raise ValueError("MqttSink needs output.mqtt_url")
-        host, port, tls = broker_address(config.mqtt_url)
+        host, port, _ = broker_address(config.mqtt_url)
         self.config = config
         self.envelope = envelope
         base = f"{config.prefix}/{envelope.device}"
@@ -118,15 +131,7 @@ class MqttSink(Sink):
             clean_session=True,
         )
         client.will_set(self.topics["available"], "offline", qos=AVAILABLE_QOS, retain=True)
-        if config.username is not None:
-            client.username_pw_set(config.username, config.password)
-        if tls:
-            client.tls_set(
-                ca_certs=None if config.tls_ca is None else str(config.tls_ca),
-                certfile=None if config.tls_cert is None else str(config.tls_cert),
-                keyfile=None if config.tls_key is None else str(config.tls_key),
-            )
-            client.tls_insecure_set(config.tls_insecure)
+        authenticate(client, config)
         client.reconnect_delay_set(config.reconnect_min_s, config.reconnect_max_s)  # type: ignore[arg-type]
         client.max_inflight_messages_set(INFLIGHT_WINDOW)
         client.on_connect = self._on_connect
