@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from edge.cli_support import add_log_level_option, run_main
+from train import distributed
 from train.face_benchmark import add_face_commands
 from train.fusion_benchmark import add_fusion_commands
 from train.latency_benchmark import add_latency_command
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    distributed.quiet_unless_main()
     return run_main(build_parser(), argv, logging_redirect_tqdm)
 
 

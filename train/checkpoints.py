@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from edge.errors import ModelFileError
+from train import distributed
 from train.reports import save_json
 
 CONFIG_FILE = "config.json"
@@ -16,7 +17,10 @@ ModelT = TypeVar("ModelT", bound=nn.Module)
 
 
 def save_model(directory: Path, filename: str, model: nn.Module, meta: dict[str, Any]) -> Path:
-    """Write ``<directory>/<filename>`` (weights + ``meta``) and ``meta`` alone as ``config.json``."""
+    """Write ``<directory>/<filename>`` (weights + ``meta``) and ``meta`` alone as ``config.json``; under
+    torchrun only rank 0 writes (``train.distributed``)."""
+    if not distributed.is_main():
+        return directory / filename
     directory.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "meta": meta}, directory / filename)
     save_json(directory / CONFIG_FILE, meta)

@@ -15,6 +15,7 @@ from edge.cli_support import add_log_level_option, run_main
 from edge.errors import InputError
 from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
+from train import distributed
 from train.data.feature_cache import (
     DEFAULT_KEY_FACE_RADIUS,
     AvCacheSpec,
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    distributed.quiet_unless_main()
     return run_main(build_parser(), argv, logging_redirect_tqdm)
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from edge.errors import InputError
 from edge.features.alignment import AlignParams
 from edge.taxonomy import EMOTIONS
+from train import distributed
 from train.checkpoints import CONFIG_FILE, load_model, save_model
 from train.data.ferplus import FERPLUS_RULE, load_ferplus
 from train.data.image_folder import index_image_folder, load_images
@@ -331,6 +332,7 @@ def save_face_model(directory: Path, trained: TrainedFaceModel, data: FaceData, 
                         "best_val_accuracy": r.best_val_accuracy} for r in trained.stages],
             "val_accuracy": trained.val_accuracy, "seconds_last_invocation": round(trained.seconds, 1),
             "epochs_last_invocation": trained.epochs_now, "seconds_per_epoch": trained.epoch_seconds,
+            "processes": distributed.world_size(),
         },
         **model_summary(model),
     }

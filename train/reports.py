@@ -18,6 +18,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from train import distributed  # noqa: E402
+
 
 def _cell(value: Any, digits: int) -> str:
     if isinstance(value, float):
@@ -53,15 +55,20 @@ def _json_default(value: Any) -> Any:
 
 
 def save_json(path: str | Path, data: Any) -> Path:
-    """Write ``data`` (NumPy arrays and scalars, paths allowed) as indented JSON; create the folder."""
+    """Write ``data`` (NumPy arrays and scalars, paths allowed) as indented JSON; create the folder. Under
+    torchrun only rank 0 writes."""
     path = Path(path)
+    if not distributed.is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
     return path
 
 
 def save_confusion_png(confusion: np.ndarray, labels: Sequence[str], path: str | Path, title: str = "") -> Path:
-    """Draw a confusion matrix: colour is the row-normalised rate, each cell shows its count."""
+    """Draw a confusion matrix: colour is the row-normalised rate, each cell shows its count (rank 0 only)."""
+    if not distributed.is_main():
+        return Path(path)
     confusion = np.asarray(confusion)
     if confusion.shape != (len(labels), len(labels)):
         raise ValueError(f"confusion of shape {confusion.shape} does not match {len(labels)} labels")

@@ -25,6 +25,7 @@ import torch
 
 from edge.errors import ModelFileError
 from edge.taxonomy import RAVDESS_LABELS
+from train import distributed
 from train.data.feature_cache import MANIFEST, SpeechCache, load_speech_cache
 from train.data.ravdess import Fold, actor_folds
 from train.metrics import Scores, clip_votes, mean_std, score
@@ -138,7 +139,17 @@ def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     folds = [f for f in actor_folds(N_FOLDS) if args.folds is None or f.index in args.folds]
-    results = [evaluate_fold(cache, fold, settings, out) for fold in folds]
+    distributed.init_from_env(args.device)
+    rank, world = distributed.process_group_rank()
+    if world > 1:   # under torchrun: the folds are split across the processes, each trained alone
+        with distributed.solo():
+            for fold in folds[rank::world]:
+                evaluate_fold(cache, fold, settings, out)
+        distributed.barrier()
+        if rank != 0:
+            return 0
+    with distributed.solo():   # rank 0 gathers: every fold is trained by now, so each resumes complete
+        results = [evaluate_fold(cache, fold, settings, out) for fold in folds]
     summary = summarise(results)
     rows: list[dict[str, Any]] = [{**r, "train_s": r["train_seconds"]} for r in results]
     rows.append({"fold": "mean", **{m: summary[m]["mean"] for m in METRICS}})

@@ -23,6 +23,7 @@ import torch
 
 from edge.errors import InputError
 from edge.taxonomy import RAVDESS_LABELS
+from train import distributed
 from train.checkpoints import CONFIG_FILE, load_model, save_model
 from train.data.feature_cache import SpeechCache, load_speech_cache
 from train.metrics import clip_votes, score
@@ -208,6 +209,7 @@ def save_speech_model(directory: Path, trained: TrainedSpeechModel, cache: Speec
             "data": cache.manifest["data_root"], "cache": cache.directory.name,
             "cache_params_hash": cache.manifest["params_hash"],
             "fit_actors": list(trained.fit_actors), "validation_actors": list(trained.validation_actors),
+            "processes": distributed.world_size(),
             "train_config": config.to_dict(), "augment": augment.to_dict() if augment else None,
             "best_epoch": trained.fit.best_epoch, "epochs_run": len(trained.fit.history),
             "validation": trained.validation, "seconds": round(trained.seconds, 1),

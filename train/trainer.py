@@ -2,7 +2,9 @@
 
 ``fit`` trains a classifier on in-memory tensors with Adam, keeps the weights that scored best on
 the validation set, writes a checkpoint after every epoch (a rerun resumes from it), shows a tqdm
-bar with loss and accuracy, and appends one JSON line per epoch to a training log.
+bar with loss and accuracy, and appends one JSON line per epoch to a training log. Under
+``torchrun`` it trains with DistributedDataParallel (``train.distributed``): each process its shard
+of every epoch, rank 0 alone writing and showing progress.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler, TensorDataset
 from tqdm import tqdm
+
+from train import distributed
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 Penalty = Callable[[nn.Module], torch.Tensor]
@@ -180,15 +186,25 @@ def fit(
     to the distribution); validation targets are class ids.
     """
     seed_everything(config.seed)
-    device = torch.device(config.device)
+    distributed.init_from_env(config.device)
+    world, rank = distributed.world_size(), distributed.rank()
+    device = torch.device(distributed.local_device(config.device))
     model.to(device)
+    runner: nn.Module = model
+    if world > 1:
+        runner = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     x_train, y_train = train[0].to(device), train[1].to(device)
     weights = class_weights(train[1], n_classes).to(device) if config.class_weighted else None
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
     optimiser: torch.optim.Optimizer = (
         torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         if config.weight_decay > 0 else torch.optim.Adam(model.parameters(), lr=config.lr))
-    scheduler = _scheduler(optimiser, config, steps_per_epoch=-(-len(x_train) // config.batch_size))
+    batch_size = max(1, config.batch_size // world)   # the recipe's batch, split over the processes
+    sampler: DistributedSampler[int] | None = None
+    if world > 1:   # the sampler only needs the data set's length
+        sampler = DistributedSampler(TensorDataset(torch.arange(len(x_train))), num_replicas=world, rank=rank,
+                                     shuffle=True, seed=config.seed)
+    scheduler = _scheduler(optimiser, config, steps_per_epoch=-(-len(sampler or x_train) // batch_size))
     resumed = _load_checkpoint(checkpoint, model, optimiser, scheduler)
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     history: list[dict[str, float]] = resumed["history"] if resumed else []
@@ -197,20 +213,28 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     if resumed:
         generator.set_state(resumed["generator"])
+    if world > 1:   # each process augments its own shard with its own stream, fixed by seed, rank and start
+        generator.manual_seed(config.seed * 1_000_003 + 1009 * rank + start_epoch)
+    main = distributed.is_main()
 
-    bar = tqdm(range(start_epoch, config.epochs), desc=description, initial=start_epoch, total=config.epochs)
+    bar = tqdm(range(start_epoch, config.epochs), desc=description, initial=start_epoch, total=config.epochs,
+               disable=not main)
     for epoch in bar:
         epoch_started = time.monotonic()
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(sampler))
+        else:
+            order = torch.randperm(len(x_train), generator=generator)
         total_loss, correct = 0.0, 0
-        for i in range(0, len(order), config.batch_size):
-            batch = order[i : i + config.batch_size].to(device)
+        for i in range(0, len(order), batch_size):
+            batch = order[i : i + batch_size].to(device)
             x, y = x_train[batch], y_train[batch]
             if augment is not None:
                 x = augment(x, generator)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                logits = model(x)
+                logits = runner(x)
             loss = loss_fn(logits.float(), y)
             if penalty is not None:
                 loss = loss + penalty(model)
@@ -221,11 +245,12 @@ def fit(
                 scheduler.step()
             total_loss += loss.item() * len(batch)
             correct += int((logits.argmax(1) == hard_labels(y)).sum())
-        val_acc = float((predict(model, val[0]).argmax(1) == val[1].numpy()).mean())
+        total_loss, correct_all, seen = distributed.all_sum(total_loss, correct, len(order))
+        val_acc = distributed.broadcast_value(float((predict(model, val[0]).argmax(1) == val[1].numpy()).mean()))
         record = {
             "epoch": epoch,
-            "loss": total_loss / len(order),
-            "train_accuracy": correct / len(order),
+            "loss": total_loss / seen,
+            "train_accuracy": correct_all / seen,
             "val_accuracy": val_acc,
             "seconds": round(time.monotonic() - epoch_started, 3),
         }
@@ -234,10 +259,10 @@ def fit(
             best_acc, best_epoch = val_acc, epoch
             best_state = _on_cpu(model.state_dict())
         bar.set_postfix(loss=f"{record['loss']:.3f}", train=f"{record['train_accuracy']:.3f}", val=f"{val_acc:.3f}")
-        if log_path is not None:
+        if log_path is not None and main:
             with log_path.open("a") as log:
                 log.write(json.dumps({"run": description, **record}) + "\n")
-        if checkpoint is not None:
+        if checkpoint is not None and main:
             torch.save(
                 {
                     "model": _on_cpu(model.state_dict()),
