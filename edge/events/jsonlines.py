@@ -10,28 +10,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from typing import Any, TextIO
 
 from edge.events.envelope import Envelope, encode
-from edge.events.sink import Sink, Topic
+from edge.events.sink import LocalSink, Topic
 
 log = logging.getLogger(__name__)
 
 
-class JsonLinesSink(Sink):
-    """Writes each enveloped payload as one JSON line and flushes it; the ``schema`` field names the topic.
-
-    Availability is a broker notion (retained online / last-will offline); on a stream the
-    process's own lifetime says it, so ``available`` writes nothing.
-    """
+class JsonLinesSink(LocalSink):
+    """Writes each enveloped payload as one JSON line and flushes it; the ``schema`` field names the topic."""
 
     def __init__(self, envelope: Envelope, stream: TextIO | None = None) -> None:
+        super().__init__()
         self.envelope = envelope
         self._stream = sys.stdout if stream is None else stream
-        self._lock = threading.Lock()
-        self._delivered = 0
-        self._closed = False
         self._reader_gone = False
 
     def publish(self, topic: Topic, body: dict[str, Any]) -> None:
@@ -60,13 +53,6 @@ class JsonLinesSink(Sink):
     def reader_gone(self) -> bool:
         with self._lock:
             return self._reader_gone
-
-    def available(self, online: bool) -> None:
-        return None
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return {"buffered": 0, "dropped": 0, "delivered": self._delivered, "connected": True}
 
     def close(self, timeout: float | None = None) -> None:
         with self._lock:

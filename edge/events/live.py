@@ -9,13 +9,12 @@ publishes the same payloads, this sink only draws them.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from edge.errors import InputError
-from edge.events.sink import Sink, Topic
+from edge.events.sink import LocalSink, Topic
 
 LOST_SHOWN_S = 10.0
 LIVE_HINT = "the live view needs rich: pip install 'emotion-edge[live]' (in a checkout: script/setup live)"
@@ -30,7 +29,7 @@ def rich_available() -> bool:
     return True
 
 
-class LiveViewSink(Sink):
+class LiveViewSink(LocalSink):
     """Draws tracks and health in place on a terminal (see the module docstring)."""
 
     def __init__(self, console: Any = None, refresh_per_second: float = 4.0,
@@ -40,14 +39,12 @@ class LiveViewSink(Sink):
             from rich.live import Live
         except ModuleNotFoundError:
             raise InputError(LIVE_HINT) from None
+        super().__init__()
         self.console = console or Console()
         self.clock = clock
-        self._lock = threading.Lock()
         self._tracks: dict[int, dict[str, Any]] = {}
         self._health: dict[str, Any] | None = None
         self._speech_active = False
-        self._delivered = 0
-        self._closed = False
         self._live = Live(self._render(), console=self.console, refresh_per_second=refresh_per_second,
                           auto_refresh=False)
         self._live.start()
@@ -114,13 +111,6 @@ class LiveViewSink(Sink):
                 f"dropped {health['frames_dropped']} of {health['frames_captured']} | audio dropped "
                 f"{health['audio_dropped']} | events buffered {health['events_buffered']}, dropped "
                 f"{health['events_dropped']} | up {health['uptime_s']:.0f} s")
-
-    def available(self, online: bool) -> None:
-        return None
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return {"buffered": 0, "dropped": 0, "delivered": self._delivered, "connected": True}
 
     def close(self, timeout: float | None = None) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ sinks add the envelope (``Envelope.wrap``), so every sink emits identical payloa
 from __future__ import annotations
 
 import socket
+import threading
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -16,7 +17,7 @@ from edge.events.envelope import Envelope, Topic
 if TYPE_CHECKING:
     from edge.config import OutputConfig
 
-__all__ = ["Envelope", "Sink", "Topic", "device_id", "make_sink"]
+__all__ = ["Envelope", "LocalSink", "Sink", "Topic", "device_id", "make_sink"]
 
 
 class Sink(ABC):
@@ -49,6 +50,27 @@ class Sink(ABC):
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+class LocalSink(Sink):
+    """A sink that shows payloads where the process runs (stdout, a terminal): nothing is buffered or lost.
+
+    Availability is a broker notion (retained online / last-will offline); here the process's own
+    lifetime says it, so ``available`` does nothing. Subclasses count each shown payload in
+    ``_delivered`` under ``_lock`` and set ``_closed``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._delivered = 0
+        self._closed = False
+
+    def available(self, online: bool) -> None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"buffered": 0, "dropped": 0, "delivered": self._delivered, "connected": True}
 
 
 def device_id(output: OutputConfig) -> str:
