@@ -153,13 +153,13 @@ class ModelsConfig:
         "pipeline.fusion_tolerance_s is fused by this head (events and state say fusion = \"model\"); when one "
         "modality is missing, decision-level fusion as when unset. The head must have been exported for the speech "
         "and face models in use (its sidecar records their checksums and embedding sizes): the daemon refuses to "
-        "start otherwise, saying which differs. Runs on the backend below. Unset: the shipped "
-        "edge/models/fusion_head.onnx when speech and face are unset too (it was made for the shipped models); "
-        "decision-level fusion with other models.",
+        "start otherwise, saying which differs. Runs on the backend below. Unset: a shipped "
+        "edge/models/fusion_head.onnx when there is one and speech and face are unset too (it would be made for the "
+        "shipped models; this release ships none: decision-level fusion); decision-level fusion with other models.",
         example="/etc/emotion-edge/models/fusion_head.onnx", exists=True,
     )
     model_fusion: bool = setting(
-        True, "Fuse a track's face and speech with the fusion head (models.fusion, or the shipped one) when both are "
+        True, "Fuse a track's face and speech with the fusion head (models.fusion, or a shipped one) when both are "
         "present; false: decision-level fusion only (pipeline.face_weight and pipeline.speech_weight)."
     )
     backend: Literal["auto", "onnxruntime", "tensorrt"] = setting(

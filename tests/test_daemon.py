@@ -30,7 +30,7 @@ from edge.config import ModelsConfig
 from edge.daemon import fusion_head as daemon_fusion_head
 from edge.events.envelope import json_schema
 from edge.features.faces import FaceDetector
-from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL
+from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.pipeline.models import load_model
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.taxonomy import EMOTIONS
@@ -230,13 +230,14 @@ def test_with_one_modality_a_configured_head_is_not_loaded(
                               load_model(tiny["face"])) is None
 
 
-def test_the_shipped_head_is_the_default_for_the_shipped_models_only(tiny: dict[str, Path]) -> None:
+def test_a_shipped_head_would_be_the_default_for_the_shipped_models_only(
+        tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     speech, face = load_model(SPEECH_MODEL), load_model(FACE_MODEL)
-    head = daemon_fusion_head(ModelsConfig(), speech, face)
-    assert head is not None and head.artifact == FUSION_MODEL
-    assert daemon_fusion_head(ModelsConfig(model_fusion=False), speech, face) is None
-    custom = ModelsConfig(speech=tiny["speech"], face=tiny["face"])
-    assert daemon_fusion_head(custom, load_model(tiny["speech"]), load_model(tiny["face"])) is None
+    assert not FUSION_MODEL.exists()   # this release ships none: the shipped models fuse at the decision level
+    assert daemon_fusion_head(ModelsConfig(), speech, face) is None
+    monkeypatch.setattr("edge.models.FUSION_MODEL", tiny["fusion"])
+    assert shipped_fusion_head(None, None) == tiny["fusion"] == shipped_fusion_head(SPEECH_MODEL, FACE_MODEL)
+    assert shipped_fusion_head(tiny["speech"], None) is None and shipped_fusion_head(None, tiny["face"]) is None
 
 
 def test_devices_lists_json_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -373,7 +373,7 @@ def _train(args: argparse.Namespace) -> int:
     summary = model_summary(trained.model)
     print(f"{path}: {summary['weight_layers']} weight layers (+{summary['stn_weight_layers']} in the spatial "
           f"transformer), {summary['parameters']} parameters; validation accuracy {trained.val_accuracy:.4f} "
-          f"on {len(data.val_labels)} held-out train images; this run: {trained.epochs_now} epochs in "
+          f"on {len(data.val_labels)} validation images; this run: {trained.epochs_now} epochs in "
           f"{trained.seconds:.0f} s")
     return 0
 
