@@ -267,7 +267,13 @@ class ServiceConfig:
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting("INFO", "Lowest level logged to stderr.")
     watchdog: bool = setting(
-        True, "Under systemd with WatchdogSec set: ping the watchdog (WATCHDOG=1) while the pipeline is healthy."
+        True, "Under systemd with WatchdogSec set: ping the watchdog (WATCHDOG=1) while the pipeline is healthy "
+        "and no source is stalled."
+    )
+    stall_s: float = setting(
+        15.0, "A running source that delivers nothing (no frame, no audio block) for this long is stalled: it is "
+        "logged and reported in the service status, and the watchdog pings stop until it delivers again (under "
+        "systemd, WatchdogSec later the service is restarted). 0: no stall detection.", minimum=0.0,
     )
 
 

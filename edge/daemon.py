@@ -1,10 +1,11 @@
 """The daemon: builds sources, models, pipeline and sink from a Config, and runs until the end or a signal.
 
 ``run`` announces the device online, starts the pipeline, tells systemd READY=1 and pings its
-watchdog while the pipeline is healthy. It returns when a file source ends (without ``loop``), on
-SIGTERM or SIGINT, when the sink's reader has gone (a closed stdout pipe), or when a part of the
-pipeline fails: then it tells systemd STOPPING=1, stops
-the sources, drains every queue (what was captured is still processed and published), and closes
+watchdog while the pipeline is healthy and every source delivers (a source silent for
+``service.stall_s`` stops the pings, so systemd restarts a daemon whose camera died). It returns
+when a file source ends (without ``loop``), on SIGTERM or SIGINT, when the sink's reader has gone
+(a closed stdout pipe), or when a part of the pipeline fails: then it tells systemd STOPPING=1,
+stops the sources, drains every queue (what was captured is still processed and published), and closes
 the sink, which publishes ``offline``. Exit status 0 after a clean end, 1 after a failure.
 Nothing here writes frames or audio anywhere; only the sink's JSON payloads leave the process.
 """
@@ -124,6 +125,19 @@ class Daemon:
             self.sink.close()
             raise
 
+    def _report_stalls(self, before: list[str]) -> list[str]:
+        """The stalled sources now (``service.stall_s``), logging and reporting each change of that list."""
+        bound = self.config.service.stall_s
+        now = self.pipeline.stalled(bound) if bound > 0 else []
+        if now != before:
+            for name in sorted(set(now) - set(before)):
+                log.warning("source %s delivered nothing for %.0f s: stalled (watchdog pings stop until it delivers)",
+                            name, bound)
+            for name in sorted(set(before) - set(now)):
+                log.info("source %s delivers again", name)
+            notify.status(f"stalled: {', '.join(now)}" if now else "running")
+        return now
+
     def run(self) -> int:
         watchdog = notify.Watchdog() if self.config.service.watchdog else None
         with _signals_set(self.stop_requested):
@@ -132,10 +146,12 @@ class Daemon:
             notify.ready(status=f"running: {', '.join(source.name for source in self.pipeline.sources)}")
             log.info("running; sources: %s", ", ".join(source.name for source in self.pipeline.sources))
             period = min(0.5, watchdog.period) if watchdog is not None and watchdog.period else 0.5
+            stalled: list[str] = []
             while (not self.stop_requested.is_set() and self.pipeline.healthy() and not self.pipeline.sources_ended()
                    and not self.sink.reader_gone()):
+                stalled = self._report_stalls(stalled)
                 if watchdog is not None:
-                    watchdog.ping(self.pipeline.healthy())
+                    watchdog.ping(self.pipeline.healthy() and not stalled)
                 self.stop_requested.wait(period)
             notify.stopping()
             drained = self.pipeline.shutdown()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,66 @@ def test_settings_checked_together_may_come_from_set_and_a_flag(tmp_path: Path) 
     ca.write_text("not checked here")
     args = build_parser().parse_args(["run", "--set", f"output.tls_ca={ca}", "--mqtt", "mqtts://127.0.0.1:8883"])
     assert run_config(args).output.tls_ca == ca
+
+
+def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import io
+    import socket
+    import threading
+
+    import numpy as np
+
+    from edge.capture.camera import CameraSource
+    from edge.capture.source import Backoff
+    from edge.config import Config, apply_overrides
+    from edge.daemon import Daemon
+    from edge.events.envelope import Envelope
+    from edge.events.jsonlines import JsonLinesSink
+
+    class DyingCapture:
+        """A camera that gives 10 frames, then is gone: every later open fails (the hardware seam)."""
+
+        def __init__(self, frames: int) -> None:
+            self.frames = frames
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return self.frames > 0
+
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            if self.frames == 0:
+                return False, None
+            self.frames -= 1
+            return True, np.zeros((120, 160, 3), np.uint8)
+
+        def release(self) -> None:
+            pass
+
+    opened: list[DyingCapture] = []
+
+    def opener() -> DyingCapture:
+        opened.append(DyingCapture(10 if not opened else 0))
+        return opened[-1]
+
+    camera = CameraSource(opener, name="v4l2:///dev/video0", backoff=Backoff(0.05, 0.1))
+    monkeypatch.setattr("edge.daemon.open_sources", lambda *args, **kwargs: [camera])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(tmp_path / "notify.sock"))
+        server.settimeout(0.1)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")   # pings due every 0.1 s
+        config = apply_overrides(Config(), {"source.video": "v4l2:///dev/video0", "service.stall_s": 0.6})
+        daemon = Daemon(config, JsonLinesSink(Envelope("test"), io.StringIO()))
+        runner = threading.Thread(target=daemon.run)
+        runner.start()
+        messages: list[tuple[float, str]] = []
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                messages.append((time.monotonic(), server.recv(4096).decode()))
+        daemon.stop_requested.set()
+        runner.join(timeout=20)
+    texts = [text for _, text in messages]
+    stall = next(i for i, text in enumerate(texts) if text == "STATUS=stalled: v4l2:///dev/video0")
+    assert "WATCHDOG=1" in texts[:stall]                    # pinged while frames came
+    assert "WATCHDOG=1" not in texts[stall + 1:]            # and never after the camera died
+    assert deadline - messages[stall][0] > 1.0              # ... though the daemon ran on for over a second

@@ -67,6 +67,7 @@ class Pipeline:
     ) -> None:
         self.sources, self.sink, self.clock = list(sources), sink, clock
         self.started = clock()
+        self._last_item: dict[str, float] = {}   # source name -> when it last delivered (or the start)
         self.results: DropOldestQueue[TrackChanges | Posterior] = DropOldestQueue("results", queues.results)
         self.frames: DropOldestQueue[CapturedFrame] | None = None
         self.audio: DropOldestQueue[Any] | None = None
@@ -102,6 +103,7 @@ class Pipeline:
         """The function ``source`` hands its items to (see the module docstring)."""
 
         def emit(item: Captured) -> None:
+            self._last_item[source.name] = self.clock()
             queue: DropOldestQueue[Any] | None = self.frames if isinstance(item, CapturedFrame) else self.audio
             if queue is None:
                 return
@@ -115,10 +117,18 @@ class Pipeline:
         return emit
 
     def start(self) -> None:
+        started = self.clock()
+        self._last_item = {source.name: started for source in self.sources}
         for stage in self.stages:
             stage.start()
         for source in self.sources:
             source.start(self.emit_for(source))
+
+    def stalled(self, bound_s: float) -> list[str]:
+        """Names of the sources still running that delivered nothing for more than ``bound_s`` seconds."""
+        now = self.clock()
+        return [source.name for source in self.sources
+                if not source.wait(0) and now - self._last_item.get(source.name, now) > bound_s]
 
     def sources_ended(self) -> bool:
         return all(source.wait(0) for source in self.sources)
