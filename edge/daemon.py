@@ -6,7 +6,8 @@ watchdog while the pipeline is healthy and every source delivers (a source silen
 when a file source ends (without ``loop``), on SIGTERM or SIGINT, when the sink's reader has gone
 (a closed stdout pipe), or when a part of the pipeline fails: then it tells systemd STOPPING=1,
 stops the sources, drains every queue (what was captured is still processed and published), and closes
-the sink, which publishes ``offline``. Exit status 0 after a clean end, 1 after a failure.
+the sink, which publishes ``offline``. Exit status 0 after a clean end with every payload delivered,
+1 after a failure, ``PAYLOADS_LOST`` (3) after a clean end when payloads were lost (counted in stats).
 Nothing here writes frames or audio anywhere; only the sink's JSON payloads leave the process.
 """
 
@@ -37,6 +38,8 @@ from edge.smoothing import SmoothingParams
 log = logging.getLogger(__name__)
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PAYLOADS_LOST = 3
+"""Exit status of a run that ended cleanly but could not deliver every payload (broker away, buffer full)."""
 
 
 def _model(path: Path, models: ModelsConfig) -> Backend:
@@ -160,5 +163,11 @@ class Daemon:
         if error is not None:
             log.error("stopped after a failure: %s", error)
             return 1
+        if not drained:
+            return 1
+        lost = int(self.sink.stats()["dropped"])
+        if lost:
+            log.error("stopped, but %d payloads were not delivered (see stats.events_dropped)", lost)
+            return PAYLOADS_LOST
         log.info("stopped")
-        return 0 if drained else 1
+        return 0

@@ -141,3 +141,15 @@ def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch,
     assert "WATCHDOG=1" in texts[:stall]                    # pinged while frames came
     assert "WATCHDOG=1" not in texts[stall + 1:]            # and never after the camera died
     assert deadline - messages[stall][0] > 1.0              # ... though the daemon ran on for over a second
+
+
+def test_payloads_that_never_reached_a_broker_make_the_exit_status_say_so() -> None:
+    from mosquitto import free_port
+
+    from edge.daemon import PAYLOADS_LOST
+
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--mqtt",
+                             f"mqtt://127.0.0.1:{free_port()}", "--set", "output.close_timeout_s=0.5"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert result.returncode == PAYLOADS_LOST == 3, result.stderr
+    assert "payloads were not delivered" in result.stderr
