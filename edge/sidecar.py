@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import InputError
+from edge.taxonomy import canonical_label
 
 SIDECAR_FORMAT = 1
 
@@ -68,10 +69,28 @@ class ModelSidecar:
             raise SidecarError(f"{origin}: malformed sidecar (unknown keys {unknown}, missing keys {missing})")
         if data.get("format", SIDECAR_FORMAT) != SIDECAR_FORMAT:
             raise SidecarError(f"{origin}: sidecar format {data['format']} is not the supported {SIDECAR_FORMAT}")
+        _check_lists(data, origin)
         values = dict(data)
         values["labels"], values["outputs"] = tuple(data["labels"]), tuple(data["outputs"])
         values["input_shape"] = tuple(data["input_shape"])
         return cls(**values)
+
+
+def _check_lists(data: dict[str, Any], origin: str) -> None:
+    """SidecarError unless labels are distinct known emotions, and outputs and the input shape are well formed."""
+    labels, outputs, shape = data["labels"], data["outputs"], data["input_shape"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise SidecarError(f"{origin}: labels must be a non-empty list of emotion names, got {labels!r}")
+    try:
+        names = [canonical_label(label) for label in labels]
+    except ValueError as exc:
+        raise SidecarError(f"{origin}: {exc}") from None
+    if len(set(names)) != len(names):
+        raise SidecarError(f"{origin}: labels name an emotion twice: {labels}")
+    if not isinstance(outputs, list) or not all(isinstance(name, str) for name in outputs):
+        raise SidecarError(f"{origin}: outputs must be a list of output names, got {outputs!r}")
+    if not isinstance(shape, list) or not all(dim is None or (isinstance(dim, int) and dim > 0) for dim in shape):
+        raise SidecarError(f"{origin}: input_shape must be a list of positive sizes or null, got {shape!r}")
 
 
 def sidecar_path(artifact: str | Path) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -153,3 +154,31 @@ def test_payloads_that_never_reached_a_broker_make_the_exit_status_say_so() -> N
                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert result.returncode == PAYLOADS_LOST == 3, result.stderr
     assert "payloads were not delivered" in result.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"labels": None}, "labels must be a non-empty list of emotion names, got None"),
+    ({"labels": ["joy", "happy", "sad", "angry", "fearful", "disgust", "surprised"]}, "unknown emotion label 'joy'"),
+    ({"labels": ["neutral", "happy", "sad", "angry", "fearful"]}, "the graph gives 7 logits, its sidecar names 5"),
+    ({"features": "crop 64"}, "the model takes [None, 1, 48, 48], but its crop size 64 give (batch, 1, 64, 64)"),
+])
+def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, message: str, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from edge.models import FACE_MODEL
+
+    model = tmp_path / FACE_MODEL.name
+    shutil.copy(FACE_MODEL, model)
+    sidecar = json.loads(FACE_MODEL.with_suffix(".json").read_text())
+    if change.get("features") == "crop 64":
+        sidecar["features"]["align"]["crop_size"] = 64
+    else:
+        sidecar.update(change)
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+                             "--set", f"models.face={model}"], capture_output=True, text=True, timeout=60,
+                            cwd=REPO_ROOT, env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "absent.sock")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert message in result.stderr and str(model.with_suffix("")) in result.stderr   # the model or its sidecar
+    assert result.stdout == ""   # nothing was published: it stopped before the pipeline ran

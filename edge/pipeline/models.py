@@ -20,6 +20,7 @@ from edge.features.vad import VadParams
 from edge.runtime.backend import Backend
 from edge.runtime.select import PROVIDERS, load_backend
 from edge.sidecar import SidecarMismatchError, check_features
+from edge.taxonomy import EMOTIONS, to_emotion7
 
 _SHORT_NAMES = {full: short for short, full in PROVIDERS.items()}
 
@@ -50,6 +51,7 @@ def speech_features(model: Backend) -> tuple[MfccParams, VadParams]:
     _check_kind(model, "speech")
     mfcc, vad = _params(model, "mfcc", MfccParams), _params(model, "vad", VadParams)
     check_features(model.sidecar, {"mfcc": mfcc.to_dict(), "vad": vad.to_dict()}, model.artifact)
+    _check_input(model, (1 + mfcc.delta_order, mfcc.frames_per_window, mfcc.numcep), "its MFCC settings")
     return mfcc, vad
 
 
@@ -58,4 +60,15 @@ def face_features(model: Backend) -> AlignParams:
     _check_kind(model, "face")
     align = _params(model, "align", AlignParams)
     check_features(model.sidecar, {"align": align.to_dict()}, model.artifact)
+    _check_input(model, (1, align.crop_size, align.crop_size), f"its crop size {align.crop_size}")
+    unknown = [label for label in model.sidecar.labels if to_emotion7(label) not in EMOTIONS]
+    if unknown:
+        raise SidecarMismatchError(f"{model.artifact}: labels {unknown} have no place in the taxonomy {list(EMOTIONS)}")
     return align
+
+
+def _check_input(model: Backend, expected: tuple[int, ...], what: str) -> None:
+    """The model takes (batch, *expected): what the pipeline cuts from ``what``."""
+    if tuple(model.sidecar.input_shape[1:]) != expected:
+        raise SidecarMismatchError(f"{model.artifact}: the model takes {list(model.sidecar.input_shape)}, but "
+                                   f"{what} give (batch, {', '.join(map(str, expected))})")

@@ -56,6 +56,12 @@ class OnnxRuntimeBackend(Backend):
             raise SidecarMismatchError(
                 f"{artifact}: the graph takes input shape {graph_shape}, its sidecar says {declared}"
             )
+        logits = next((o for o in self.session.get_outputs() if o.name == "logits"), None)
+        width = logits.shape[-1] if logits is not None and logits.shape else None
+        if isinstance(width, int) and width != len(self.sidecar.labels):
+            raise SidecarMismatchError(
+                f"{artifact}: the graph gives {width} logits, its sidecar names {len(self.sidecar.labels)} labels"
+            )
         self._output_names = outputs
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
