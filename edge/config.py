@@ -102,7 +102,10 @@ class PipelineConfig:
         2, "Key faces: per track, a sliding window of 2r+1 aligned crops keeps the most typical one, shifted by r.",
         minimum=0,
     )
-    max_faces: int = setting(4, "Most faces tracked (and classified) at once; the largest are kept.", minimum=1)
+    max_faces: int = setting(
+        4, "Most faces tracked (and classified) at once: faces already tracked keep their tracks, new ones start "
+        "while there is room, largest first; the others are counted in stats.faces_dropped.", minimum=1,
+    )
     track_min_hits: int = setting(
         2, "Detection rounds in a row that must find a face before it becomes a track (track_appeared).", minimum=1
     )

@@ -6,6 +6,11 @@ Each round the detections are matched to the current tracks by the Hungarian alg
 times in a row, then it is confirmed (``appeared``). A track missed in more than ``max_age``
 consecutive rounds ends (``lost`` if it was confirmed; a tentative one is dropped quietly).
 Track ids start at 1 and are never reused within a run (0 is kept for "the voice" downstream).
+With a ``capacity`` (the pipeline's ``max_faces``) the tracker holds at most that many tracks:
+detections continuing a track always keep it, and new tracks start only while there is room,
+largest face first; the detections left over are counted in ``TrackerUpdate.dropped``. So a
+crowd of static faces keeps the same ids (the earliest ones) instead of trading places each
+round when their sizes jitter.
 Between detection rounds the pipeline keeps the last boxes; the tracker only sees rounds.
 """
 
@@ -51,12 +56,15 @@ class TrackerUpdate:
     matched: list[Track] = field(default_factory=list)
     appeared: list[Track] = field(default_factory=list)
     lost: list[Track] = field(default_factory=list)
+    dropped: int = 0
+    """Detections not followed this round because the tracker was at its capacity."""
 
 
 class IouTracker:
     """Stable ids for faces over detection rounds (see the module docstring)."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_age: int = 3, min_hits: int = 2) -> None:
+    def __init__(self, iou_threshold: float = 0.3, max_age: int = 3, min_hits: int = 2,
+                 capacity: int | None = None) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if max_age < 0 or min_hits < 1:
@@ -64,6 +72,9 @@ class IouTracker:
         self.iou_threshold = iou_threshold
         self.max_age = max_age
         self.min_hits = min_hits
+        if capacity is not None and capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
         self._tracks: list[Track] = []
         self._next_id = 1
 
@@ -99,13 +110,19 @@ class IouTracker:
                     continue
             kept.append(track)
         matched_faces = set(pairs.values())
-        for column, face in enumerate(faces):
-            if column not in matched_faces:
-                track = Track(track_id=self._next_id, face=face, first_t=t, last_t=t, confirmed=self.min_hits <= 1)
-                self._next_id += 1
-                kept.append(track)
-                if track.confirmed:
-                    update.appeared.append(track)
+        new = sorted((c for c in range(len(faces)) if c not in matched_faces),
+                     key=lambda c: -float(faces[c].box[2] * faces[c].box[3]))
+        if self.capacity is not None:
+            room = max(0, self.capacity - len(kept))
+            update.dropped = max(0, len(new) - room)
+            new = new[:room]
+        for column in sorted(new):   # in detection order, as before a capacity existed
+            track = Track(track_id=self._next_id, face=faces[column], first_t=t, last_t=t,
+                          confirmed=self.min_hits <= 1)
+            self._next_id += 1
+            kept.append(track)
+            if track.confirmed:
+                update.appeared.append(track)
         self._tracks = kept
         update.matched = [track for track in kept if track.confirmed and track.misses == 0]
         return update

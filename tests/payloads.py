@@ -44,6 +44,7 @@ def stats_body() -> dict[str, Any]:
         "fps": 29.7,
         "frames_captured": 1800,
         "frames_dropped": 3,
+        "faces_dropped": 0,
         "audio_blocks": 1875,
         "audio_dropped": 0,
         "queue_depths": {"frames": 1, "audio": 0, "faces": 0},

@@ -288,7 +288,7 @@ def test_the_clip_runs_through_every_stage_to_valid_events(av_clip: Path, tiny: 
     assert {e["track_id"] for e in events(published)} == {1}  # one face; its voice is fused into it
     fused = [e for e in events(published) if e["fusion"] == "decision"]
     assert all(e["speech_attribution"] == "sole_face" for e in fused)
-    stats = [p for p in published if p["schema"] == "emotion-edge/stats/1"][-1]
+    stats = [p for p in published if p["schema"] == "emotion-edge/stats/2"][-1]
     assert stats["frames_captured"] == 97 and stats["frames_dropped"] == 0  # lossless replay
     assert stats["audio_dropped"] == 0 and stats["audio_blocks"] == 163
     assert pipeline.face_cnn is not None and pipeline.speech is not None
@@ -328,7 +328,7 @@ def test_a_live_source_faster_than_the_pipeline_loses_the_oldest_frames_counted(
 ) -> None:
     pipeline, published = run_pipeline([BurstCamera(av_clip)], tiny, QueueSizes(frames=2))
     assert pipeline.frames is not None
-    stats = [p for p in published if p["schema"] == "emotion-edge/stats/1"][-1]
+    stats = [p for p in published if p["schema"] == "emotion-edge/stats/2"][-1]
     assert stats["frames_captured"] == 97
     assert stats["frames_dropped"] == pipeline.frames.dropped > 0
     assert pipeline.frames_processed.total == 97 - stats["frames_dropped"]

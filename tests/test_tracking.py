@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,57 @@ def test_the_face_in_the_real_clip_is_one_stable_track(av_clip) -> None:
         ids.update(t.track_id for t in update.matched)
         assert not update.lost
     assert ids == {1} and [t.track_id for t in tracker.tracks] == [1]
+
+
+def test_at_capacity_tracked_faces_keep_their_ids_and_new_ones_wait() -> None:
+    tracker = IouTracker(min_hits=1, capacity=4)
+    rng = np.random.default_rng(0)
+    ids_seen: set[int] = set()
+    for round_index in range(60):   # 8 static faces of jittering sizes: which 4 are "largest" changes each round
+        faces = [face(200.0 * k, 50, 100 + float(rng.normal(0, 3)), 120) for k in range(8)]
+        update = tracker.update(faces, t=round_index / 10)
+        ids_seen |= {track.track_id for track in tracker.tracks}
+        assert len(tracker.tracks) <= 4 and update.dropped == 4
+    assert ids_seen == {1, 2, 3, 4}   # no id switches
+    first = tracker.tracks[0]
+    gone = int(first.face.box[0] // 200)
+    for round_index in range(5):      # a tracked face leaves: its place frees once the track is lost
+        update = tracker.update([face(200.0 * k, 50) for k in range(8) if k != gone], t=10 + round_index)
+    assert first.track_id not in {t.track_id for t in tracker.tracks} and len(tracker.tracks) == 4
+    with pytest.raises(ValueError, match="capacity"):
+        IouTracker(capacity=0)
+
+
+def test_a_crowd_of_static_faces_keeps_max_faces_tracks_through_the_daemon(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import av
+    import cv2
+
+    from edge.demo import DEMO_CLIP
+
+    clip = tmp_path / "eight.mp4"   # the demo take, shrunk and tiled 4 x 2: eight faces moving together
+    with av.open(str(clip), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1280, 360, "yuv420p"
+        for frame in iter_video_frames(DEMO_CLIP, 1):
+            small = cv2.resize(frame.image, (320, 180), interpolation=cv2.INTER_AREA)
+            tiled = np.vstack([np.hstack([small] * 4)] * 2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(tiled, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert len(FaceDetector().detect(next(iter_video_frames(clip, 1)).image)) == 8
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+                             "--source", str(clip)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    payloads = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [p for p in payloads if p["schema"].startswith("emotion-edge/events/")]
+    states = [p for p in payloads if p["schema"].startswith("emotion-edge/state/")]
+    stats = [p for p in payloads if p["schema"].startswith("emotion-edge/stats/")][-1]
+    assert {e["track_id"] for e in events} == {1, 2, 3, 4}   # the default max_faces, and no id switches
+    assert max(len(s["tracks"]) for s in states) == 4
+    assert sum(e["event"] == "track_appeared" for e in events) == 4
+    assert stats["faces_dropped"] > 0

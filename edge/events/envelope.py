@@ -11,8 +11,9 @@ from typing import Any, Literal, get_args
 
 Topic = Literal["events", "state", "stats"]
 TOPICS: tuple[str, ...] = get_args(Topic)
-SCHEMA_VERSIONS = {"events": 1, "state": 2, "stats": 1}
-"""Payload version per topic; a new or changed key means a new version (state 2 added ``tracks[].fusion``)."""
+SCHEMA_VERSIONS = {"events": 1, "state": 2, "stats": 2}
+"""Payload version per topic; a new or changed key means a new version (state 2 added ``tracks[].fusion``,
+stats 2 ``faces_dropped``)."""
 SCHEMA_NAMES = (*TOPICS, "available")
 ENVELOPE_KEYS = ("schema", "ts", "device", "seq")
 

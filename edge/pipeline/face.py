@@ -1,7 +1,8 @@
 """The face stages: detection and tracking with key-face crops per track, then the face CNN batched over tracks.
 
 ``FaceTrackingStage`` runs YuNet on every ``detect_every``-th frame it takes (the tracker keeps
-the boxes in between), keeps the ``max_faces`` largest faces, follows them with the IoU tracker,
+the boxes in between), follows at most ``max_faces`` faces with the IoU tracker (faces it already
+follows first, then the largest new ones; the rest are counted in ``faces_dropped``),
 aligns each matched face to a gray crop and passes per track a key face (``KeyFaceSelector``
 over windows of 2r+1 crops, shifted by r; r = 0: every crop) to ``FaceClassifierStage``, which
 runs the face CNN once over whatever crops are waiting, the newest per track.
@@ -19,7 +20,7 @@ import numpy as np
 
 from edge.capture.source import CapturedFrame
 from edge.features.alignment import AlignParams, align_face
-from edge.features.faces import Face, FaceDetector
+from edge.features.faces import FaceDetector
 from edge.features.keyfaces import KeyFaceSelector
 from edge.fusion import softmax, to_emotions
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
@@ -81,14 +82,12 @@ class FaceTrackingStage(Stage[CapturedFrame]):
         super().__init__("faces", frames, outputs=[crops])
         self.crops, self.changes = crops, changes
         self.detector, self.align, self.params = detector, align, params
-        self.tracker = IouTracker(params.iou_threshold, params.max_age, params.min_hits)
+        self.tracker = IouTracker(params.iou_threshold, params.max_age, params.min_hits, capacity=params.max_faces)
+        self.faces_dropped = 0
         self.processed = processed
         self.detect_ms = PeriodPercentiles()
         self._key_faces: dict[int, _KeyFaces] = {}
         self._frames_seen = 0
-
-    def _largest(self, faces: list[Face]) -> list[Face]:
-        return sorted(faces, key=lambda face: -float(face.box[2] * face.box[3]))[: self.params.max_faces]
 
     def process(self, batch: list[CapturedFrame]) -> None:
         for frame in batch:
@@ -99,9 +98,10 @@ class FaceTrackingStage(Stage[CapturedFrame]):
 
     def _detect(self, frame: CapturedFrame) -> None:
         started = time.perf_counter()
-        faces = self._largest(self.detector.detect(frame.image))
+        faces = self.detector.detect(frame.image)
         self.detect_ms.add((time.perf_counter() - started) * 1000)
         update = self.tracker.update(faces, frame.t)
+        self.faces_dropped += update.dropped
         if update.lost or self.tracker.tracks:  # before any crop, so fusion knows a track before its posteriors
             self.changes.put(TrackChanges(
                 t=frame.t,

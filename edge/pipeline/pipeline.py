@@ -173,6 +173,7 @@ class Pipeline:
             "fps": self.frames_processed.rate(now),
             "frames_captured": 0 if self.frames is None else self.frames.put_count,
             "frames_dropped": 0 if self.frames is None else self.frames.dropped,
+            "faces_dropped": 0 if self.tracking is None else self.tracking.faces_dropped,
             "audio_blocks": 0 if self.audio is None else self.audio.put_count,
             "audio_dropped": (0 if self.audio is None else self.audio.dropped) + source_drops,
             "queue_depths": {queue.name: len(queue) for queue in queues},
