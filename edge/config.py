@@ -227,7 +227,8 @@ class OutputConfig:
     )
     reconnect_min_s: float = setting(1.0, "First delay before reconnecting to a lost broker.", minimum=0.1)
     reconnect_max_s: float = setting(
-        30.0, "Longest delay between reconnection attempts (doubling from the first).", minimum=0.1
+        5.0, "Longest delay between reconnection attempts (doubling from the first): a broker that comes back is "
+        "reached within about this long.", minimum=0.1
     )
     buffer_size: int = setting(
         1000, "Payloads held while the broker is unreachable, delivered in order when it returns; beyond this "

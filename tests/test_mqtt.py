@@ -307,3 +307,20 @@ def test_tls_with_a_ca_file_verifies_the_broker(tmp_path_factory: pytest.TempPat
         assert "tls-dev" in broker.log.read_text()
     finally:
         broker.stop()
+
+
+def test_a_broker_that_never_answers_connect_is_logged(monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    monkeypatch.setattr("edge.events.mqtt.CONNACK_TIMEOUT_S", 0.5)
+    with socket.socket() as silent:   # takes TCP connections, says nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(5)
+        port = silent.getsockname()[1]
+        sink = MqttSink(OutputConfig(mqtt_url=f"mqtt://127.0.0.1:{port}", device="test-dev"), Envelope("test-dev"))
+        try:
+            wait_until(lambda: "has not answered CONNECT" in caplog.text, timeout=10)
+        finally:
+            sink.close(timeout=0.2)
+    assert f"127.0.0.1:{port}" in caplog.text

@@ -46,6 +46,8 @@ from edge.events.sink import Sink, Topic
 log = logging.getLogger(__name__)
 
 INFLIGHT_WINDOW = 20
+CONNACK_TIMEOUT_S = 5.0
+"""A broker that accepted the TCP connection but sent no CONNACK within this long is logged."""
 # topic -> (QoS, retained)
 DELIVERY = {"events": (1, False), "state": (1, True), "stats": (0, False)}
 AVAILABLE_QOS = 1
@@ -137,6 +139,7 @@ class MqttSink(Sink):
         client.on_connect = self._on_connect
         client.on_pre_connect = self._on_pre_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
@@ -337,6 +340,22 @@ class MqttSink(Sink):
         with self._lock:
             while self._handing_over:
                 self._wake.wait()
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        with self._lock:
+            generation = self._generation
+        timer = threading.Timer(CONNACK_TIMEOUT_S, self._check_answered, args=(generation,))
+        timer.daemon = True
+        timer.start()
+
+    def _check_answered(self, generation: int) -> None:
+        """Log a broker that took the TCP connection but has not answered CONNECT (not MQTT, or stuck)."""
+        with self._lock:
+            silent = not self._connected and not self._closing and self._generation == generation
+        if silent:
+            log.warning("MQTT broker %s accepted the TCP connection but has not answered CONNECT within %.0f s "
+                        "(not an MQTT broker, or overloaded); payloads are held meanwhile", self._broker,
+                        CONNACK_TIMEOUT_S)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         with self._lock:
