@@ -324,3 +324,14 @@ def test_a_broker_that_never_answers_connect_is_logged(monkeypatch: pytest.Monke
         finally:
             sink.close(timeout=0.2)
     assert f"127.0.0.1:{port}" in caplog.text
+
+
+def test_one_online_per_connection(mosquitto_broker: MosquittoBroker, subscriber: Subscriber) -> None:
+    sink = make_sink(output(mosquitto_broker))
+    subscriber.wait_for(count_on("available", 1))
+    sink.available(True)        # what the daemon does when it starts: already online, nothing more to say
+    sink.publish("events", event_body())
+    subscriber.wait_for(count_on("events", 1))
+    sink.close()
+    messages = subscriber.wait_for(lambda ms: any(m.payload == b"offline" for m in ms))
+    assert [m.payload for m in messages if m.topic == topic("available")] == [b"online", b"offline"]

@@ -184,10 +184,13 @@ class MqttSink(Sink):
         return [_Message(topic, json.dumps(payload).encode(), 1, True, counted=False)]
 
     def available(self, online: bool) -> None:
+        """Announce ``online``; every (re)connection announces the current value anyway, so an unchanged
+        value sends nothing more (one ``online`` per connection)."""
         with self._lock:
-            self._online = online
-            self._announce = True
-            self._wake.notify_all()
+            if online != self._online:
+                self._online = online
+                self._announce = True
+                self._wake.notify_all()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
