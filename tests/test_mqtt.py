@@ -335,3 +335,19 @@ def test_one_online_per_connection(mosquitto_broker: MosquittoBroker, subscriber
     sink.close()
     messages = subscriber.wait_for(lambda ms: any(m.payload == b"offline" for m in ms))
     assert [m.payload for m in messages if m.topic == topic("available")] == [b"online", b"offline"]
+
+
+def test_a_full_buffer_gives_up_stats_then_old_states_then_events(
+        mosquitto_broker: MosquittoBroker, subscriber: Subscriber) -> None:
+    mosquitto_broker.stop()
+    sink = make_sink(output(mosquitto_broker, buffer_size=5))
+    for topic_name in ("events", "events", "stats", "state", "events", "events", "events", "state"):
+        sink.publish(topic_name, BODIES[topic_name]() if topic_name != "events" else event_body())
+    assert sink.stats()["buffered"] == 5 and sink.stats()["dropped"] == 3
+    mosquitto_broker.start()
+    messages = subscriber.wait_for(lambda ms: count_on("events", 4)(ms) and count_on("state", 1)(ms), timeout=30)
+    time.sleep(0.3)
+    assert [e["seq"] for e in parsed(messages, "events")] == [2, 3, 4, 5]   # the oldest event went last
+    assert [s["seq"] for s in parsed(messages, "state")] == [2]              # the newer state superseded seq 1
+    assert parsed(subscriber.messages, "stats") == []                      # stats went first
+    sink.close()

@@ -16,7 +16,8 @@ reconnect (in their order), so after a reconnect nothing new is handed over unti
 from an earlier connection is acknowledged; and paho's reconnect (``on_pre_connect``) waits for a
 hand-over in progress to finish, so no message can reach a new connection ahead of the older ones
 paho resends. QoS 0 messages that paho loses with the connection go back to the front of the
-deque. When the deque is full the oldest payload is dropped and counted, never silently. paho is
+deque. When the deque is full a payload is dropped and counted, never silently: the oldest stats, else the
+oldest state (superseded by the newer ones), else the oldest event (``DROP_ORDER``). paho is
 never called with this sink's lock held (its callbacks take that lock), so there is no lock-order
 deadlock.
 """
@@ -46,6 +47,8 @@ from edge.events.sink import Sink, Topic
 log = logging.getLogger(__name__)
 
 INFLIGHT_WINDOW = 20
+DROP_ORDER = ("stats", "state", "events")
+"""What a full buffer gives up first: periodic health, then superseded states, events last."""
 CONNACK_TIMEOUT_S = 5.0
 """A broker that accepted the TCP connection but sent no CONNACK within this long is logged."""
 # topic -> (QoS, retained)
@@ -158,12 +161,13 @@ class MqttSink(Sink):
                 raise RuntimeError("publish on a closed sink")
             payload = encode(self.envelope.wrap(topic, body)).encode()
             while len(self._pending) >= self.config.buffer_size:
-                self._pending.popleft()
+                self._make_room_locked()
                 self._dropped += 1
                 if not self._overflowing:
                     self._overflowing = True
                     log.warning(
-                        "MQTT buffer full (%d payloads held for %s): dropping the oldest",
+                        "MQTT buffer full (%d payloads held for %s): dropping stats first, then older states, "
+                        "then the oldest events",
                         self.config.buffer_size,
                         self._broker,
                     )
@@ -171,6 +175,17 @@ class MqttSink(Sink):
             if topic == "state" and self._ha_state_topic is not None:
                 self._sensor_state = json.dumps(homeassistant.sensor_state(body)).encode()
             self._wake.notify_all()
+
+    def _make_room_locked(self) -> None:
+        """Drop one held payload: the oldest stats, else the oldest state (a newer one supersedes it), else the
+        oldest event."""
+        for kind in DROP_ORDER:
+            topic = self.topics[kind]
+            for position, message in enumerate(self._pending):
+                if message.topic == topic:
+                    del self._pending[position]
+                    return
+        self._pending.popleft()
 
     def _discovery_messages(self) -> list[_Message]:
         """Home Assistant's retained discovery config; switched off, the empty retained payloads that remove
