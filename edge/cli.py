@@ -27,6 +27,7 @@ from edge.fleet import collect
 from edge.fusion_head import FusionHeadModel
 from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.soak import soak
 from edge.timeline import build_timeline
 from edge.timeline_plot import save_timeline_png
 
@@ -299,6 +300,38 @@ def _run_bench(args: argparse.Namespace) -> int:
     return int(result["exit_status"])
 
 
+def _add_soak_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "soak",
+        help="run the daemon for a long time and watch its memory, file descriptors and threads (Linux)",
+        description="Start `emotion-edge run` (default: the demo clip looped in real time) as a child process, "
+        "sample its RSS, fds and threads every --interval s from /proc, stop it with SIGTERM after --seconds, "
+        "and print the RSS slope after --warmup and the fd and thread ranges; writes JSON.",
+    )
+    parser.add_argument("--seconds", type=float, default=600.0, help="how long to run (default: %(default)s)")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default: %(default)s)")
+    parser.add_argument("--warmup", type=float, default=30.0, help="samples before this are left out of the "
+                        "slope and ranges (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("runs/soak.json"), help="JSON output (default: %(default)s)")
+    parser.add_argument("run_args", nargs=argparse.REMAINDER,
+                        help="arguments for `emotion-edge run` after --, e.g. -- --mqtt mqtt://127.0.0.1:1883")
+    parser.set_defaults(run=_run_soak)
+
+
+def _run_soak(args: argparse.Namespace) -> int:
+    run_args = [a for a in args.run_args if a != "--"] or ["--source", str(DEMO_CLIP), "--loop", "--format", "jsonl"]
+    result = soak(run_args, args.seconds, args.interval, args.warmup)
+    slope = result["rss_slope_mib_per_min"]
+    print(f"ran {args.seconds:.0f} s: RSS {result['rss_mib']} MiB (slope "
+          f"{'-' if slope is None else f'{slope:+.2f}'} MiB/min after {args.warmup:.0f} s), fds {result['fds']}, "
+          f"threads {result['threads']}, still running at the end: {result['alive_at_end']}, exit status "
+          f"{result['exit_status']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return 0 if result["alive_at_end"] and result["exit_status"] == 0 else 1
+
+
 def _add_devices_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "devices",
@@ -403,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify_command(commands)
     _add_run_command(commands)
     _add_bench_command(commands)
+    _add_soak_command(commands)
     _add_devices_command(commands)
     _add_fleet_command(commands)
     _add_check_config_command(commands)

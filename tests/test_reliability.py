@@ -182,3 +182,18 @@ def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, 
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert message in result.stderr and str(model.with_suffix("")) in result.stderr   # the model or its sidecar
     assert result.stdout == ""   # nothing was published: it stopped before the pipeline ran
+
+
+def test_a_short_soak_holds_memory_fds_and_threads_flat(tmp_path: Path) -> None:
+    """The CI form of the soak (docs/reliability.md has the 10-minute run): 40 s of the looped clip in real time."""
+    import json
+
+    out = tmp_path / "soak.json"
+    result = subprocess.run([sys.executable, "-m", "edge.cli", "soak", "--seconds", "40", "--interval", "2",
+                             "--warmup", "16", "--out", str(out)], capture_output=True, text=True, timeout=180,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr + result.stdout
+    soak = json.loads(out.read_text())
+    assert soak["alive_at_end"] and soak["exit_status"] == 0
+    assert soak["fds"][1] - soak["fds"][0] <= 1 and soak["threads"][1] - soak["threads"][0] <= 3
+    assert soak["rss_mib"][1] - soak["rss_mib"][0] < 30, soak["rss_mib"]
