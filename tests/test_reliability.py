@@ -197,3 +197,50 @@ def test_a_short_soak_holds_memory_fds_and_threads_flat(tmp_path: Path) -> None:
     assert soak["alive_at_end"] and soak["exit_status"] == 0
     assert soak["fds"][1] - soak["fds"][0] <= 1 and soak["threads"][1] - soak["threads"][0] <= 3
     assert soak["rss_mib"][1] - soak["rss_mib"][0] < 30, soak["rss_mib"]
+
+
+def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts_drops(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import json
+    import threading
+
+    import numpy as np
+
+    from edge.capture.camera import CameraSource
+    from edge.config import Config, apply_overrides
+    from edge.daemon import Daemon
+    from edge.events.envelope import Envelope
+    from edge.events.jsonlines import JsonLinesSink
+    from edge.features.video import iter_video_frames
+
+    frames = [f.image for f in iter_video_frames(DEMO_CLIP, 1)]
+
+    class FloodCapture:
+        """A camera delivering the demo take's frames as fast as they can be read (no frame rate)."""
+
+        def __init__(self) -> None:
+            self.index = 0
+
+        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+            return True
+
+        def read(self) -> tuple[bool, np.ndarray]:
+            self.index += 1
+            return True, frames[self.index % len(frames)]
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr("edge.daemon.open_sources", lambda *args, **kwargs: [CameraSource(FloodCapture, name="cam")])
+    stream = io.StringIO()
+    config = apply_overrides(Config(), {"source.video": "v4l2:///dev/video0", "output.stats_interval_s": 1.0})
+    daemon = Daemon(config, JsonLinesSink(Envelope("test"), stream))
+    threading.Timer(4.0, daemon.stop_requested.set).start()
+    assert daemon.run() == 0
+    payloads = [json.loads(line) for line in stream.getvalue().splitlines()]
+    stats = [p for p in payloads if p["schema"].startswith("emotion-edge/stats/")]
+    last = stats[-1]
+    assert last["frames_dropped"] > last["frames_captured"] / 2     # far more frames than the pipeline can take
+    p99 = [s["latency_ms"]["p99"] for s in stats if s["latency_ms"]["p99"] is not None]
+    assert p99 and max(p99) < 1000                                  # but what is processed is fresh
