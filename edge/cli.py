@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from edge.capture.devices import list_cameras, list_microphones
 from edge.classify import IMAGE_SUFFIXES, Classifier, ClassifySettings
 from edge.cli_support import run_main
 from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
-from edge.daemon import Daemon
+from edge.daemon import Daemon, shutdown_signals
 from edge.demo import DEMO_CLIP
 from edge.errors import InputError
 from edge.events.live import LIVE_HINT, LiveViewSink, rich_available
@@ -266,10 +267,12 @@ def _run_daemon(args: argparse.Namespace) -> int:
     config = run_config(args)
     if args.log_level is None:
         logging.getLogger().setLevel(config.service.log_level)
-    if not live_view_wanted(args.format, config):
-        return Daemon(config).run()
-    config = apply_overrides(config, {"output.stats_interval_s": min(config.output.stats_interval_s, 2.0)})
-    return Daemon(config, LiveViewSink()).run()
+    stop = threading.Event()
+    with shutdown_signals(stop):   # from start-up to exit: a SIGTERM while models load, or a second one, stops cleanly
+        if not live_view_wanted(args.format, config):
+            return Daemon(config, stop_requested=stop).run()
+        config = apply_overrides(config, {"output.stats_interval_s": min(config.output.stats_interval_s, 2.0)})
+        return Daemon(config, LiveViewSink(), stop_requested=stop).run()
 
 
 def _add_bench_command(commands: argparse._SubParsersAction) -> None:

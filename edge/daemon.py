@@ -97,7 +97,7 @@ def build_pipeline(config: Config, sink: Sink) -> Pipeline:
 
 
 @contextmanager
-def _signals_set(event: threading.Event) -> Iterator[None]:
+def shutdown_signals(event: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set ``event`` while inside (main thread only); the old handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -118,9 +118,12 @@ def _signals_set(event: threading.Event) -> Iterator[None]:
 class Daemon:
     """One run of the pipeline from ``config`` (see the module docstring)."""
 
-    def __init__(self, config: Config, sink: Sink | None = None) -> None:
+    def __init__(self, config: Config, sink: Sink | None = None, stop_requested: threading.Event | None = None) -> None:
+        """Builds everything (models loaded, sources opened); ``stop_requested`` may be set meanwhile (a
+        SIGTERM during start-up: ``run`` then stops at once)."""
         self.config = config
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop_requested or threading.Event()
+        log.info("loading models and opening sources")
         self.sink = sink or make_sink(config.output)
         try:
             self.pipeline = build_pipeline(config, self.sink)
@@ -143,7 +146,7 @@ class Daemon:
 
     def run(self) -> int:
         watchdog = notify.Watchdog() if self.config.service.watchdog else None
-        with _signals_set(self.stop_requested):
+        with shutdown_signals(self.stop_requested):
             self.sink.available(True)
             self.pipeline.start()
             notify.ready(status=f"running: {', '.join(source.name for source in self.pipeline.sources)}")

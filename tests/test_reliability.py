@@ -244,3 +244,23 @@ def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts
     assert last["frames_dropped"] > last["frames_captured"] / 2     # far more frames than the pipeline can take
     p99 = [s["latency_ms"]["p99"] for s in stats if s["latency_ms"]["p99"] is not None]
     assert p99 and max(p99) < 1000                                  # but what is processed is fresh
+
+
+def test_sigterm_while_models_load_and_twice_in_a_row_still_stops_cleanly() -> None:
+    import signal
+
+    for signals in (1, 2):
+        daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--loop", "--format",
+                                   "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  cwd=REPO_ROOT)
+        assert daemon.stderr is not None
+        seen = []
+        for line in daemon.stderr:   # the signal goes in as soon as the models start loading
+            seen.append(line)
+            if "loading models" in line:
+                for _ in range(signals):
+                    daemon.send_signal(signal.SIGTERM)
+                break
+        rest = daemon.stderr.read()
+        assert daemon.wait(timeout=60) == 0, "".join(seen) + rest
+        assert "received SIGTERM: shutting down" in rest and "Traceback" not in rest
