@@ -93,6 +93,7 @@ def build_pipeline(config: Config, sink: Sink) -> Pipeline:
         faces=faces,
         fusion=fusion,
         queues=QueueSizes(frames=settings.frame_queue, audio=settings.audio_queue),
+        stall_s=config.service.stall_s,
     )
 
 
@@ -134,7 +135,7 @@ class Daemon:
     def _report_stalls(self, before: list[str]) -> list[str]:
         """The stalled sources now (``service.stall_s``), logging and reporting each change of that list."""
         bound = self.config.service.stall_s
-        now = self.pipeline.stalled(bound) if bound > 0 else []
+        now = self.pipeline.stalled()
         if now != before:
             for name in sorted(set(now) - set(before)):
                 log.warning("source %s delivered nothing for %.0f s: stalled (watchdog pings stop until it delivers)",

@@ -32,9 +32,13 @@ def event_body(track_id: int = 1, label: str = "happy", event: str = "emotion_ch
     }
 
 
+def health_body() -> dict[str, Any]:
+    return {"ok": True, "stalled_sources": [], "output": "connected"}
+
+
 def state_body() -> dict[str, Any]:
     return {"tracks": [{"track_id": 1, "label": "happy", "confidence": 0.8, "fusion": "decision", "since_ts": 1230.0}],
-            "speech_active": True}
+            "speech_active": True, "health": health_body()}
 
 
 def stats_body() -> dict[str, Any]:
@@ -52,6 +56,7 @@ def stats_body() -> dict[str, Any]:
         "events_buffered": 0,
         "events_dropped": 0,
         "inference_ms": {"face": percentiles, "speech": percentiles},
+        "health": health_body(),
     }
 
 

@@ -40,7 +40,7 @@ def test_sequence_numbers_are_per_topic_from_one_without_gaps_under_threads() ->
     assert sorted(seen["events"]) == list(range(1, 2001))
     assert sorted(seen["stats"]) == list(range(1, 2001))
     assert envelope.wrap("state", {"speech_active": False}) == {
-        "schema": "emotion-edge/state/2",
+        "schema": "emotion-edge/state/3",
         "ts": 1700000000.5,
         "device": "dev",
         "seq": 1,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
+from payloads import health_body
 from tiny_models import fusion_set
 
 from edge.capture.file_replay import FileReplaySource
@@ -111,7 +112,8 @@ def fusion() -> tuple[FusionStage, io.StringIO, FakeClock]:
     smoothing = SmoothingParams(alpha=1.0, margin=0.1, hold=1)
     params = FusionParams(tolerance_s=1.0, voice_timeout_s=3.0, smoothing=smoothing, state_interval_s=60,
                           stats_interval_s=60)
-    stage = FusionStage(DropOldestQueue("results", 10), sink, params, lambda: False, lambda: {}, clock)
+    stage = FusionStage(DropOldestQueue("results", 10), sink, params, lambda: False, lambda: {}, clock,
+                        health=health_body)
     return stage, stream, clock
 
 
@@ -202,7 +204,7 @@ def head_fusion(head: FusionHeadModel) -> tuple[FusionStage, io.StringIO, FakeCl
     params = FusionParams(tolerance_s=1.0, smoothing=SmoothingParams(alpha=1.0, margin=0.1, hold=1),
                           state_interval_s=60, stats_interval_s=60)
     stage = FusionStage(DropOldestQueue("results", 10), JsonLinesSink(Envelope("test"), stream), params,
-                        lambda: False, lambda: {}, clock, head)
+                        lambda: False, lambda: {}, clock, head, health=health_body)
     return stage, stream, clock
 
 

@@ -1,19 +1,38 @@
-"""Faults that must not look like success: a cut file replayed by the daemon, with and without --loop."""
+"""Faults that must not look like success (docs/reliability.md): damaged files, bad broker URLs, models in the
+wrong slot or with sidecars that do not fit, a dead camera, payloads never delivered, overload, signals at
+start-up, and the short soak."""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from mosquitto import free_port
 
+from edge.capture.camera import CameraSource
 from edge.capture.file_replay import FileReplaySource
+from edge.capture.source import Backoff
+from edge.cli import build_parser, run_config
+from edge.config import Config, apply_overrides
+from edge.daemon import PAYLOADS_LOST, Daemon
 from edge.demo import DEMO_CLIP
 from edge.errors import MediaDecodeError
+from edge.events.envelope import Envelope
+from edge.events.jsonlines import JsonLinesSink
+from edge.features.video import iter_video_frames
+from edge.models import FACE_MODEL, SPEECH_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,8 +81,6 @@ def test_broker_ports_out_of_range_are_refused_where_they_were_given(port: str) 
 
 
 def test_a_model_in_the_wrong_slot_is_named_for_what_it_is() -> None:
-    from edge.models import FACE_MODEL, SPEECH_MODEL
-
     for slot, wrong, kind in (("face", SPEECH_MODEL, "speech"), ("speech", FACE_MODEL, "face")):
         result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
                                  "--set", f"models.{slot}={wrong}"], capture_output=True, text=True, timeout=60,
@@ -73,8 +90,6 @@ def test_a_model_in_the_wrong_slot_is_named_for_what_it_is() -> None:
 
 
 def test_settings_checked_together_may_come_from_set_and_a_flag(tmp_path: Path) -> None:
-    from edge.cli import build_parser, run_config
-
     ca = tmp_path / "ca.crt"
     ca.write_text("not checked here")
     args = build_parser().parse_args(["run", "--set", f"output.tls_ca={ca}", "--mqtt", "mqtts://127.0.0.1:8883"])
@@ -82,18 +97,6 @@ def test_settings_checked_together_may_come_from_set_and_a_flag(tmp_path: Path) 
 
 
 def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import io
-    import socket
-    import threading
-
-    import numpy as np
-
-    from edge.capture.camera import CameraSource
-    from edge.capture.source import Backoff
-    from edge.config import Config, apply_overrides
-    from edge.daemon import Daemon
-    from edge.events.envelope import Envelope
-    from edge.events.jsonlines import JsonLinesSink
 
     class DyingCapture:
         """A camera that gives 10 frames, then is gone: every later open fails (the hardware seam)."""
@@ -126,8 +129,10 @@ def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch,
         server.settimeout(0.1)
         monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify.sock"))
         monkeypatch.setenv("WATCHDOG_USEC", "200000")   # pings due every 0.1 s
-        config = apply_overrides(Config(), {"source.video": "v4l2:///dev/video0", "service.stall_s": 0.6})
-        daemon = Daemon(config, JsonLinesSink(Envelope("test"), io.StringIO()))
+        config = apply_overrides(Config(), {"source.video": "v4l2:///dev/video0", "service.stall_s": 0.6,
+                                            "output.state_interval_s": 0.5})
+        stream = io.StringIO()
+        daemon = Daemon(config, JsonLinesSink(Envelope("test"), stream))
         runner = threading.Thread(target=daemon.run)
         runner.start()
         messages: list[tuple[float, str]] = []
@@ -142,13 +147,13 @@ def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch,
     assert "WATCHDOG=1" in texts[:stall]                    # pinged while frames came
     assert "WATCHDOG=1" not in texts[stall + 1:]            # and never after the camera died
     assert deadline - messages[stall][0] > 1.0              # ... though the daemon ran on for over a second
+    states = [json.loads(line) for line in stream.getvalue().splitlines() if '"emotion-edge/state/' in line]
+    assert states[0]["health"] == {"ok": True, "stalled_sources": [], "output": "connected"}
+    assert {"ok": False, "stalled_sources": ["v4l2:///dev/video0"], "output": "connected"} in [
+        s["health"] for s in states]                        # and the state payloads say so too
 
 
 def test_payloads_that_never_reached_a_broker_make_the_exit_status_say_so() -> None:
-    from mosquitto import free_port
-
-    from edge.daemon import PAYLOADS_LOST
-
     result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--mqtt",
                              f"mqtt://127.0.0.1:{free_port()}", "--set", "output.close_timeout_s=0.5"],
                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
@@ -163,11 +168,6 @@ def test_payloads_that_never_reached_a_broker_make_the_exit_status_say_so() -> N
     ({"features": "crop 64"}, "the model takes [None, 1, 48, 48], but its crop size 64 give (batch, 1, 64, 64)"),
 ])
 def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, message: str, tmp_path: Path) -> None:
-    import json
-    import shutil
-
-    from edge.models import FACE_MODEL
-
     model = tmp_path / FACE_MODEL.name
     shutil.copy(FACE_MODEL, model)
     sidecar = json.loads(FACE_MODEL.with_suffix(".json").read_text())
@@ -186,8 +186,6 @@ def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, 
 
 def test_a_short_soak_holds_memory_fds_and_threads_flat(tmp_path: Path) -> None:
     """The CI form of the soak (docs/reliability.md has the 10-minute run): 40 s of the looped clip in real time."""
-    import json
-
     out = tmp_path / "soak.json"
     result = subprocess.run([sys.executable, "-m", "edge.cli", "soak", "--seconds", "40", "--interval", "2",
                              "--warmup", "16", "--out", str(out)], capture_output=True, text=True, timeout=180,
@@ -201,18 +199,6 @@ def test_a_short_soak_holds_memory_fds_and_threads_flat(tmp_path: Path) -> None:
 
 def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts_drops(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import io
-    import json
-    import threading
-
-    import numpy as np
-
-    from edge.capture.camera import CameraSource
-    from edge.config import Config, apply_overrides
-    from edge.daemon import Daemon
-    from edge.events.envelope import Envelope
-    from edge.events.jsonlines import JsonLinesSink
-    from edge.features.video import iter_video_frames
 
     frames = [f.image for f in iter_video_frames(DEMO_CLIP, 1)]
 
@@ -247,8 +233,6 @@ def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts
 
 
 def test_sigterm_while_models_load_and_twice_in_a_row_still_stops_cleanly() -> None:
-    import signal
-
     for signals in (1, 2):
         daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--loop", "--format",
                                    "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

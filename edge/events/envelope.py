@@ -11,9 +11,9 @@ from typing import Any, Literal, get_args
 
 Topic = Literal["events", "state", "stats"]
 TOPICS: tuple[str, ...] = get_args(Topic)
-SCHEMA_VERSIONS = {"events": 1, "state": 2, "stats": 2}
+SCHEMA_VERSIONS = {"events": 1, "state": 3, "stats": 2}
 """Payload version per topic; a new or changed key means a new version (state 2 added ``tracks[].fusion``,
-stats 2 ``faces_dropped``)."""
+state 3 ``health``; stats 2 ``faces_dropped`` and ``health``)."""
 SCHEMA_NAMES = (*TOPICS, "available")
 ENVELOPE_KEYS = ("schema", "ts", "device", "seq")
 

@@ -80,10 +80,13 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         stats_body: Callable[[], dict[str, Any]],
         clock: Callable[[], float] = time.monotonic,
         head: EmbeddingFusion | None = None,
+        *,
+        health: Callable[[], dict[str, Any]],
     ) -> None:
         super().__init__("fusion", inbox)
         self.sink, self.params, self.head = sink, params, head
         self.speech_active, self.stats_body, self.clock = speech_active, stats_body, clock
+        self.health = health
         self.latency_ms = PeriodPercentiles()
         self.tracks: dict[int, _Track] = {}
         self.present: tuple[int, ...] = ()
@@ -191,6 +194,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
                 for track_id, track in sorted(self.tracks.items())
             ],
             "speech_active": bool(self.speech_active()),
+            "health": self.health(),
         })
         self._next_state = self.clock() + self.params.state_interval_s
 

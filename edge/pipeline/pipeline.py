@@ -64,8 +64,11 @@ class Pipeline:
         fusion: FusionParams = DEFAULT_FUSION,
         queues: QueueSizes = DEFAULT_QUEUES,
         clock: Callable[[], float] = time.monotonic,
+        stall_s: float = 0.0,
     ) -> None:
+        """``stall_s``: a running source silent for longer is stalled (``service.stall_s``; 0: never)."""
         self.sources, self.sink, self.clock = list(sources), sink, clock
+        self.stall_s = stall_s
         self.started = clock()
         self._last_item: dict[str, float] = {}   # source name -> when it last delivered (or the start)
         self.results: DropOldestQueue[TrackChanges | Posterior] = DropOldestQueue("results", queues.results)
@@ -89,7 +92,7 @@ class Pipeline:
             mfcc, vad = speech_features(speech_model)
             self.speech = SpeechStage(self.audio, self.results, speech_model, mfcc, vad)
         self.fusion = FusionStage(self.results, sink, fusion, self._speech_active, self.stats_body, clock,
-                                  fusion_head)
+                                  fusion_head, health=self.health)
 
     @property
     def stages(self) -> list[Stage[Any]]:
@@ -124,11 +127,21 @@ class Pipeline:
         for source in self.sources:
             source.start(self.emit_for(source))
 
-    def stalled(self, bound_s: float) -> list[str]:
-        """Names of the sources still running that delivered nothing for more than ``bound_s`` seconds."""
+    def stalled(self) -> list[str]:
+        """Names of the sources still running that delivered nothing for more than ``stall_s`` seconds."""
+        if self.stall_s <= 0:
+            return []
         now = self.clock()
         return [source.name for source in self.sources
-                if not source.wait(0) and now - self._last_item.get(source.name, now) > bound_s]
+                if not source.wait(0) and now - self._last_item.get(source.name, now) > self.stall_s]
+
+    def health(self) -> dict[str, Any]:
+        """Progress, for the state and stats payloads: stalled sources, and whether the output is connected
+        (``buffering``: a broker away, payloads held) or not."""
+        stalled = self.stalled()
+        output = "connected" if self.sink.stats().get("connected", False) else "buffering"
+        return {"ok": self.error is None and not stalled and output == "connected", "stalled_sources": stalled,
+                "output": output}
 
     def sources_ended(self) -> bool:
         return all(source.wait(0) for source in self.sources)
@@ -172,6 +185,7 @@ class Pipeline:
             "uptime_s": round(now - self.started, 3),
             "fps": self.frames_processed.rate(now),
             "frames_captured": 0 if self.frames is None else self.frames.put_count,
+            "health": self.health(),
             "frames_dropped": 0 if self.frames is None else self.frames.dropped,
             "faces_dropped": 0 if self.tracking is None else self.tracking.faces_dropped,
             "audio_blocks": 0 if self.audio is None else self.audio.put_count,
