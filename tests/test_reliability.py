@@ -248,3 +248,43 @@ def test_sigterm_while_models_load_and_twice_in_a_row_still_stops_cleanly() -> N
         rest = daemon.stderr.read()
         assert daemon.wait(timeout=60) == 0, "".join(seen) + rest
         assert "received SIGTERM: shutting down" in rest and "Traceback" not in rest
+
+
+def test_the_broker_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
+    """The CI form of the broker-kill probe: SIGKILL the broker under a running daemon, restart it 3 s later."""
+    from mosquitto import MosquittoBroker, Subscriber
+
+    broker = MosquittoBroker(tmp_path, extra="autosave_interval 1\n")   # the subscriber's session survives a kill
+    broker.start()
+    subscriber = Subscriber(broker, "emotion/kill/#", persistent=True)
+    time.sleep(1.5)
+    daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--loop", "--mqtt", broker.url, "--set",
+                               "output.device=kill", "--set", "output.state_interval_s=0.2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+
+    def distinct(name: str) -> list[int]:
+        seqs = [json.loads(m.payload)["seq"] for m in subscriber.on(f"emotion/kill/{name}")]
+        return list(dict.fromkeys(seqs))   # QoS 1 may deliver twice: first arrivals, in order
+
+    try:
+        subscriber.wait_for(lambda ms: len(distinct("state")) >= 5, timeout=60)
+        assert broker._process is not None
+        broker._process.kill()   # no clean shutdown of the broker
+        broker._process.wait()
+        broker._process = None
+        time.sleep(3)
+        broker.start()
+        before = len(distinct("state"))
+        subscriber.wait_for(lambda ms: len(distinct("state")) >= before + 20, timeout=60)
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+        subscriber.wait_for(lambda ms: any(m.topic == "emotion/kill/available" and m.payload == b"offline"
+                                           for m in ms), timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        subscriber.close()
+        broker.stop()
+    assert daemon.returncode == 0, stderr
+    states, events = distinct("state"), distinct("events")
+    assert states == list(range(1, len(states) + 1)) and events == list(range(1, len(events) + 1))
