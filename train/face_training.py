@@ -443,7 +443,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 def add_face_training_commands(subparsers: Any) -> None:
     """``emotion-train face`` (train and save the final model) and ``face-lambda`` (choose lambda)."""
     face = subparsers.add_parser(
-        "face", help="train the face CNN on FER2013 train",
+        "face", help="train the face CNN on FER2013 train (folder labels, or FER+ vote distributions with --ferplus)",
         description=f"Train the face CNN on FER2013 train minus a stratified validation part, and save the "
                     f"best-validation weights as {MODEL_FILE} and {CONFIG_FILE} in --out. Resumes an "
                     "interrupted run from the checkpoints in --out.")
