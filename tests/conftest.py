@@ -6,8 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from edge.demo import DEMO_CLIP
+
+# Property tests explore the same examples on every run, so that CI cannot fail (or pass) by the luck of a
+# random draw; HYPOTHESIS_PROFILE=explore draws new ones when you look for bugs.
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 pytest_plugins = ["mosquitto"]  # the mosquitto_broker fixture (tests/mosquitto.py)
 

@@ -18,7 +18,7 @@ from payloads import event_body, validate
 from edge.capture.file_replay import FileReplaySource
 from edge.config import _SECTIONS, Config, ConfigError, load_config
 from edge.demo import DEMO_CLIP
-from edge.errors import InputError
+from edge.errors import InputError, MediaDecodeError
 from edge.events.envelope import Envelope, encode
 from edge.features.audio import load_audio
 from edge.features.video import iter_video_frames, open_clip
@@ -133,3 +133,12 @@ def test_truncated_and_random_bytes_give_a_result_or_a_clear_error(original: Pat
             _decoders(path)
         except InputError as exc:   # MediaDecodeError, EmptyMediaError, NoAudio/NoVideoStreamError
             assert str(path) in str(exc)
+
+
+def test_a_header_with_bytes_that_are_not_utf8_is_a_media_error(tmp_path: Path) -> None:
+    """Found by the fuzz above: PyAV raised UnicodeDecodeError on a corrupted MP4 header's metadata."""
+    raw = DEMO_CLIP.read_bytes()
+    path = tmp_path / "header.mp4"
+    path.write_bytes(raw[:292] + b"\x00" * 24 + b"\x01" * 14 + b"\x80" + b"\x00" * 25 + raw[356:])
+    with pytest.raises(MediaDecodeError, match="not a readable media file"):
+        load_audio(path)

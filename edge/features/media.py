@@ -35,7 +35,7 @@ def open_media(path: str | Path) -> av.container.InputContainer:
     check_file(path)
     try:
         return av.open(str(path), mode="r")
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:   # PyAV decodes container metadata as UTF-8
         raise MediaDecodeError(f"{path}: not a readable media file ({exc})") from exc
 
 
