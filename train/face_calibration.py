@@ -32,16 +32,17 @@ from train.reports import print_table, save_json
 from train.trainer import predict
 
 
-def raw_logits(model: FaceCNN, images: np.ndarray) -> np.ndarray:
-    """Uncalibrated logits of ``images`` (log-posteriors: equal to the logits up to a per-row shift)."""
-    model.calibrate(1.0, [0.0] * len(model.logit_bias))
+def log_posteriors(model: FaceCNN, images: np.ndarray) -> np.ndarray:
+    """Log-posteriors of ``images`` under ``model``'s current calibration (the logits up to a per-row shift)."""
     return np.log(np.clip(predict(model, pixels(images)), 1e-12, None))
 
 
 def calibrate_face_model(model: FaceCNN, prior: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
                          tau: float) -> dict[str, Any]:
-    """Set ``model``'s calibration (prior correction ``tau``, temperature fitted on the validation set)."""
-    logits = raw_logits(model, val_images)
+    """Set ``model``'s calibration (prior correction ``tau``, temperature fitted on the validation set), replacing
+    any calibration it had."""
+    model.calibrate(1.0, [0.0] * len(model.logit_bias))
+    logits = log_posteriors(model, val_images)
     bias = prior_bias(prior, tau)
     temperature = fit_temperature(logits + bias, val_labels)
     before, after = calibrated(logits, np.zeros_like(bias), 1.0), calibrated(logits, bias, temperature)

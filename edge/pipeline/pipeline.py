@@ -135,11 +135,12 @@ class Pipeline:
         return [source.name for source in self.sources
                 if not source.wait(0) and now - self._last_item.get(source.name, now) > self.stall_s]
 
-    def health(self) -> dict[str, Any]:
+    def health(self, sink_stats: dict[str, Any] | None = None) -> dict[str, Any]:
         """Progress, for the state and stats payloads: stalled sources, and whether the output is connected
-        (``buffering``: a broker away, payloads held) or not."""
+        (``buffering``: a broker away, payloads held) or not; ``sink_stats``: the sink's, when already read."""
         stalled = self.stalled()
-        output = "connected" if self.sink.stats().get("connected", False) else "buffering"
+        sink = self.sink.stats() if sink_stats is None else sink_stats
+        output = "connected" if sink.get("connected", False) else "buffering"
         return {"ok": self.error is None and not stalled and output == "connected", "stalled_sources": stalled,
                 "output": output}
 
@@ -185,7 +186,7 @@ class Pipeline:
             "uptime_s": round(now - self.started, 3),
             "fps": self.frames_processed.rate(now),
             "frames_captured": 0 if self.frames is None else self.frames.put_count,
-            "health": self.health(),
+            "health": self.health(sink),
             "frames_dropped": 0 if self.frames is None else self.frames.dropped,
             "faces_dropped": 0 if self.tracking is None else self.tracking.faces_dropped,
             "audio_blocks": 0 if self.audio is None else self.audio.put_count,

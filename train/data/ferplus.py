@@ -108,7 +108,10 @@ def load_ferplus(root: str | Path, splits: tuple[str, ...] = ("train", "validati
     votes = read_votes(root / VOTES_FILE)
     picked: dict[str, list[tuple[Path, int, np.ndarray, int]]] = {s: [] for s in splits}
     left_out = dict.fromkeys(splits, 0)
-    for folder in ("train", "test"):
+    # FER+ Training images are in train/, PublicTest and PrivateTest in test/: scan only what is asked for
+    folders = [f for f, wanted in (("train", "train" in splits), ("test", {"validation", "test"} & set(splits)))
+               if wanted]
+    for folder in folders:
         index = index_image_folder(root / folder, EMOTIONS)
         for path, label in zip(index.paths, index.label_ids, strict=True):
             entry = votes.get(path.relative_to(root).as_posix())
