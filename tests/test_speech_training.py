@@ -240,3 +240,21 @@ def test_device_option_refuses_unknown_and_unavailable_devices() -> None:
             TrainConfig(device="cuda")
         with pytest.raises(SystemExit):
             parser.parse_args(["--device", "cuda"])
+
+
+def test_time_norm_ignores_a_fixed_microphone_colouring_and_stats_pooling_keeps_the_layer_count() -> None:
+    model = SpeechCNN(channels=(8, 16), embedding=16, pooling="stats", time_norm=True).eval()
+    assert count_weight_layers(model) == 4 and model.embed(torch.zeros(2, 3, 99, 40)).shape == (2, 16)
+    x = torch.randn(4, 3, 99, 40) * 5
+    model.fit_standardisation(x)
+    # a fixed gain per mel band (a microphone's response) adds a constant to every static log mel frame
+    colouring = model.to_log_mel.inverse(torch.linspace(-3, 3, 40))
+    coloured = x.clone()
+    coloured[:, 0] += colouring
+    with torch.no_grad():
+        torch.testing.assert_close(model(coloured), model(x), atol=1e-3, rtol=1e-3)
+        plain = SpeechCNN(channels=(8, 16), embedding=16).eval()
+        plain.fit_standardisation(x)
+        assert (plain(coloured) - plain(x)).abs().max() > 1e-2
+    with pytest.raises(ValueError, match="pooling"):
+        SpeechCNN(pooling="max")

@@ -28,7 +28,7 @@ from train.checkpoints import CONFIG_FILE, load_model, save_model
 from train.data.feature_cache import SpeechCache, load_speech_cache
 from train.metrics import clip_votes, score
 from train.models.layers import count_weight_layers
-from train.models.speech_cnn import SpeechCNN
+from train.models.speech_cnn import POOLINGS, SpeechCNN
 from train.trainer import (
     SCHEDULES,
     Augment,
@@ -67,7 +67,7 @@ class SpecAugment:
         return asdict(self)
 
     def mask(self, image: torch.Tensor, fill: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``image`` (n, channels, frames, bands) with random bands replaced by ``fill`` (channels, 1, bands)."""
+        """``image`` (n, channels, frames, bands) with random bands replaced by ``fill`` ([n,] channels, 1, bands)."""
         n, _, frames, bands = image.shape
         time = _bands(n, frames, self.time_masks, self.max_time, generator)
         freq = _bands(n, bands, self.freq_masks, self.max_freq, generator)
@@ -80,7 +80,10 @@ class SpecAugment:
         def apply(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             with torch.no_grad():
                 image = model.to_log_mel(x)
-                return model.to_log_mel.inverse(self.mask(image, model.standardise.mean, generator))
+                # the fill is what standardisation maps to zero: the training mean, or with time
+                # normalisation the window's own mean over its frames (for every channel)
+                fill = image.mean(dim=2, keepdim=True) if model.time_norm else model.standardise.mean
+                return model.to_log_mel.inverse(self.mask(image, fill, generator))
 
         return apply
 
@@ -250,6 +253,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help=f"embedding width (default {model['embedding']})")
     parser.add_argument("--dropout", type=float, default=model["dropout"], metavar="P",
                         help=f"dropout before each fc layer (default {model['dropout']})")
+    parser.add_argument("--pooling", choices=POOLINGS, default=model["pooling"],
+                        help=f"feature-map pooling (default {model['pooling']}; stats: mean and std over time)")
+    parser.add_argument("--time-norm", action="store_true",
+                        help="remove each window's mean log mel spectrum (per-utterance normalisation)")
     parser.add_argument("--epochs", type=int, default=train.epochs, help=f"default {train.epochs}")
     parser.add_argument("--schedule", choices=SCHEDULES, default=train.schedule,
                         help=f"learning-rate schedule (default {train.schedule}: warm up, then anneal to 0)")
@@ -293,7 +300,8 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
     torch.set_num_threads(args.threads)
     augment = SpecAugment(args.time_masks, args.max_time, args.freq_masks, args.max_freq)
     return TrainingSettings(
-        model_config={"channels": args.channels, "embedding": args.embedding, "dropout": args.dropout},
+        model_config={"channels": args.channels, "embedding": args.embedding, "dropout": args.dropout,
+                      "pooling": args.pooling, "time_norm": args.time_norm},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            label_smoothing=args.label_smoothing, patience=args.patience,
                            weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
