@@ -20,6 +20,8 @@ from edge.errors import InputError
 from edge.taxonomy import canonical_label
 
 SIDECAR_FORMAT = 1
+DETECTOR_KIND = "face_detector"
+"""The kind of a face detector's sidecar: boxes and landmarks out, no emotion labels."""
 
 
 class SidecarError(InputError):
@@ -79,7 +81,10 @@ class ModelSidecar:
 def _check_lists(data: dict[str, Any], origin: str) -> None:
     """SidecarError unless labels are distinct known emotions, and outputs and the input shape are well formed."""
     labels, outputs, shape = data["labels"], data["outputs"], data["input_shape"]
-    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+    if data.get("kind") == DETECTOR_KIND:
+        if labels != []:
+            raise SidecarError(f"{origin}: a {DETECTOR_KIND} has no emotion labels (labels must be []), got {labels!r}")
+    elif not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
         raise SidecarError(f"{origin}: labels must be a non-empty list of emotion names, got {labels!r}")
     try:
         names = [canonical_label(label) for label in labels]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge.cli_support import add_log_level_option, run_main
+from edge.app.cli_support import add_log_level_option, run_main
 from edge.errors import InputError, ModelFileError
 from edge.models import FACE_MODEL, MODELS_DIR, SPEECH_MODEL
 from edge.sidecar import read_sidecar

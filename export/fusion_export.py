@@ -8,7 +8,7 @@ embeddings its checkpoint gives on the same real inputs (max |Δ| within ``EMBED
 of the largest embedding value). Then the head goes through ``export.ship.ship`` (opset 17,
 dynamic batch, input ``embeddings`` = [speech embedding, face embedding], output ``logits``) with
 a sidecar whose ``features`` tie it to the two ONNX files (name, SHA-256, embedding size;
-``edge.fusion_head.head_features``), and ONNX Runtime is compared with torch on real embeddings:
+``edge.fusion.head.head_features``), and ONNX Runtime is compared with torch on real embeddings:
 the ONNX encoders' embeddings of the real speech windows and faces, paired at random (seeded).
 The head stays FP32: it is one fc layer (docs/EXPORT.md).
 """
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from edge.errors import InputError
-from edge.fusion_head import FUSION_KIND, INPUT_NAME, ORDER, EncoderTie, head_features
+from edge.fusion.head import FUSION_KIND, INPUT_NAME, ORDER, EncoderTie, head_features
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256
 from export.onnx_export import HEAD_OUTPUTS, OPSET

@@ -42,7 +42,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from calibration.builder import CalibrationSet, load_calibration_set
 from calibration.ort_reader import CalibrationSetReader
 from edge.errors import InputError, ModelFileError
-from edge.fusion_head import FUSION_KIND
+from edge.fusion.head import FUSION_KIND
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256, read_sidecar, write_sidecar
 

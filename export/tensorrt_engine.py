@@ -37,7 +37,7 @@ from typing import Any
 from calibration.builder import load_calibration_set
 from calibration.trt_calibrator import entropy_calibrator
 from edge.errors import InputError, ModelFileError
-from edge.fusion_head import FUSION_KIND
+from edge.fusion.head import FUSION_KIND
 from edge.runtime.cuda_memory import CUDA_APIS, GpuInfo, open_cuda
 from edge.runtime.tensorrt_backend import engine_filename, import_tensorrt
 from edge.sidecar import ModelSidecar, file_sha256, read_sidecar, write_sidecar

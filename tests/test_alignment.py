@@ -8,15 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.detectors.face import Face, FaceDetector
+from edge.detectors.factory import create_detector
 from edge.errors import InputError
 from edge.features.alignment import AlignParams, align_face, alignment_matrix, template
-from edge.features.faces import Face, FaceDetector
 from edge.features.video import iter_video_frames
 
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector()
+    return create_detector()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tiny_models import fusion_set
 
-from edge.cli import main
+from edge.app.cli import main
 from edge.demo import DEMO_CLIP
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 

@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import (
-    EXAMPLE_OVERRIDES,
-    Config,
-    ConfigError,
-    OutputConfig,
-    SettingError,
-    apply_overrides,
-    check_config,
-    load_config,
-    parse_overrides,
-    render_example,
-    render_toml,
-    tomllib,
-)
+from edge.config.loader import ConfigError, apply_overrides, load_config, parse_overrides, tomllib
+from edge.config.render import check_config, render_example, render_toml
+from edge.config.schema import EXAMPLE_OVERRIDES, Config, OutputConfig
+from edge.config.setting import SettingError
 from edge.errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -61,13 +51,13 @@ reconnect_min_s = 2          # an integer where a float is expected is fine
 device = "kiosk-7"
 
 [models]
-providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+providers = ["cuda", "cpu"]
 """,
     )
     config = load_config(path)
     assert config.output.tls_ca == tmp_path / "ca.crt"  # relative to the file's directory
     assert config.output.reconnect_min_s == 2.0 and isinstance(config.output.reconnect_min_s, float)
-    assert config.models.providers == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert config.models.providers == ("cuda", "cpu")
     assert config.pipeline == Config().pipeline
 
 
@@ -123,7 +113,7 @@ def test_overrides_use_toml_value_syntax() -> None:
             "output.mqtt_url=mqtt://10.0.0.2:1884",  # bare string
             "output.device=123",  # a str field keeps the text
             "source.realtime=false",
-            "models.providers=['CPUExecutionProvider']",
+            "models.providers=['cpu']",
             "smoothing.ema_alpha = 0.5",
         ]
     )
@@ -132,7 +122,7 @@ def test_overrides_use_toml_value_syntax() -> None:
     assert config.output.mqtt_url == "mqtt://10.0.0.2:1884"
     assert config.output.device == "123"
     assert config.source.realtime is False
-    assert config.models.providers == ("CPUExecutionProvider",)
+    assert config.models.providers == ("cpu",)
     assert config.smoothing.ema_alpha == 0.5
     assert apply_overrides(config, {"output.mqtt_url": ""}).output.mqtt_url is None  # empty unsets
     assert apply_overrides(config, {"output.buffer_size": 7}).output.buffer_size == 7  # typed values too
@@ -167,7 +157,7 @@ def test_cross_field_rules_hold_for_direct_construction() -> None:
 
 def test_rendered_toml_reads_back_to_the_same_config(tmp_path: Path) -> None:
     config = apply_overrides(
-        Config(), {"output.mqtt_url": "mqtt://h:1", "models.providers": "['A', 'B']", "source.loop": "true"}
+        Config(), {"output.mqtt_url": "mqtt://h:1", "models.providers": "['cuda', 'cpu']", "source.loop": "true"}
     )
     path = write(tmp_path, render_toml(config))
     assert load_config(path) == config

@@ -24,15 +24,14 @@ from jsonschema import Draft202012Validator
 from mosquitto import MosquittoBroker, Subscriber
 from tiny_models import fusion_head, fusion_set, speech_model
 
-from edge.classify import Classifier, ClassifySettings
-from edge.cli import main
-from edge.config import ModelsConfig
-from edge.daemon import fusion_head as daemon_fusion_head
+from edge.app.cli import main
+from edge.config.loader import apply_overrides
+from edge.config.schema import Config, ModelsConfig
 from edge.events.envelope import json_schema
-from edge.features.faces import FaceDetector
 from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL, shipped_fusion_head
-from edge.pipeline.models import load_model
-from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.models.loading import fusion_head as daemon_fusion_head
+from edge.models.loading import load_model, load_models
+from edge.offline.classify import Classifier
 from edge.taxonomy import EMOTIONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +49,7 @@ def model_flags(models: dict[str, Path]) -> list[str]:
 
 
 def emotion_edge(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "edge.cli", *args], cwd=REPO, text=True,
+    return subprocess.Popen([sys.executable, "-m", "edge.app.cli", *args], cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)  # type: ignore[call-overload]
 
 
@@ -59,8 +58,8 @@ def validate(payload: dict, topic: str) -> None:
 
 
 def offline_label(models: dict[str, Path], clip: Path) -> str | None:
-    classifier = Classifier(OnnxRuntimeBackend(models["speech"]), OnnxRuntimeBackend(models["face"]), FaceDetector(),
-                            ClassifySettings(every_nth=3))
+    config = apply_overrides(Config(), {"models.speech": str(models["speech"]), "models.face": str(models["face"])})
+    classifier = Classifier(load_models(config, video=True, audio=True), config, every_nth=3)
     return classifier.classify(clip)["label"]
 
 
@@ -223,7 +222,7 @@ def test_with_one_modality_a_configured_head_is_not_loaded(
     models = ModelsConfig(fusion=tiny["fusion"])
     with caplog.at_level(logging.WARNING):
         assert daemon_fusion_head(models, None, load_model(tiny["face"])) is None
-    assert "only video: fusing at the decision level" in caplog.text
+    assert "only video is used: fusing at the decision level" in caplog.text
     head = daemon_fusion_head(models, load_model(tiny["speech"]), load_model(tiny["face"]))
     assert head is not None and head.artifact == tiny["fusion"]
     assert daemon_fusion_head(replace(models, model_fusion=False), load_model(tiny["speech"]),

@@ -14,10 +14,10 @@ import jsonschema
 import pytest
 from payloads import BODIES, event_body, stats_body, validate
 
-from edge.config import OutputConfig
+from edge.config.schema import OutputConfig
 from edge.events.envelope import ENVELOPE_KEYS, SCHEMA_VERSIONS, Envelope, json_schema
+from edge.events.factory import make_sink
 from edge.events.jsonlines import JsonLinesSink
-from edge.events.sink import make_sink
 from edge.taxonomy import EMOTIONS
 
 
@@ -102,8 +102,8 @@ def test_without_a_broker_payloads_are_flushed_json_lines_on_the_real_stdout() -
         "import sys, time\n"
         "sys.path.insert(0, 'tests')\n"
         "from payloads import event_body\n"
-        "from edge.config import OutputConfig\n"
-        "from edge.events.sink import make_sink\n"
+        "from edge.config.schema import OutputConfig\n"
+        "from edge.events.factory import make_sink\n"
         "sink = make_sink(OutputConfig(device='pi'))\n"
         "sink.publish('events', event_body())\n"
         "time.sleep(30)\n"  # still running when the line is read: it was flushed, not buffered

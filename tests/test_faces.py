@@ -9,14 +9,18 @@ import cv2
 import numpy as np
 import pytest
 
+from edge.config.schema import DetectorConfig
+from edge.detectors.face import Face, FaceDetector
+from edge.detectors.factory import create_detector
+from edge.detectors.yunet_opencv import OpenCvYuNet
 from edge.errors import InputError, ModelFileError
-from edge.features.faces import DEFAULT_DETECTOR, Face, FaceDetector
 from edge.features.video import iter_video_frames
+from edge.models import DETECTOR_MODEL
 
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector()
+    return create_detector()
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,8 @@ def _inside(points: np.ndarray, box: np.ndarray) -> bool:
 
 
 def test_default_model_and_license_ship_with_the_package() -> None:
-    assert DEFAULT_DETECTOR.is_file()
-    assert "Apache License" in (DEFAULT_DETECTOR.parent / "LICENSE.yunet").read_text()
+    assert DETECTOR_MODEL.is_file()
+    assert "Apache License" in (DETECTOR_MODEL.parent / "LICENSE.yunet").read_text()
 
 
 def test_one_face_per_sampled_frame(detector: FaceDetector, frames: list[np.ndarray]) -> None:
@@ -74,8 +78,8 @@ def test_downsized_detection_maps_back_to_frame_pixels(
 
 def test_full_resolution_detection_agrees(frames: list[np.ndarray]) -> None:
     image = frames[3]
-    small = FaceDetector(max_side=640).detect(image)[0]
-    full = FaceDetector(max_side=1280).detect(image)[0]
+    small = create_detector(DetectorConfig(max_side=640)).detect(image)[0]
+    full = create_detector(DetectorConfig(max_side=1280)).detect(image)[0]
     assert np.abs(small.landmarks - full.landmarks).max() < 0.05 * float(full.box[2])
 
 
@@ -128,19 +132,21 @@ def test_bad_frames_raise_input_error(detector: FaceDetector, frame: np.ndarray)
 def test_missing_model_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nothing.onnx"
     with pytest.raises(ModelFileError, match="nothing.onnx"):
-        FaceDetector(missing)
+        create_detector(DetectorConfig(model=missing))
 
 
 def test_corrupt_model_file_names_the_path(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"this is not an onnx model")
     with pytest.raises(ModelFileError, match="corrupt.onnx"):
-        FaceDetector(corrupt)
+        create_detector(DetectorConfig(model=corrupt))
 
 
 def test_too_small_max_side_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_side: must be at least 32"):
+        DetectorConfig(max_side=8)
     with pytest.raises(InputError, match="max_side"):
-        FaceDetector(max_side=8)
+        OpenCvYuNet(DETECTOR_MODEL, 0.7, 0.3, 50, max_side=8)
 
 
 @pytest.mark.shared_data
@@ -158,6 +164,6 @@ def test_one_face_in_every_shared_clip(ravdess_av_dir: Path, detector: FaceDetec
 
 def test_creating_the_detector_prints_no_opencv_warning(capfd: pytest.CaptureFixture[str]) -> None:
     level = cv2.utils.logging.getLogLevel()
-    FaceDetector()
+    create_detector()
     assert "WARN" not in capfd.readouterr().err
     assert cv2.utils.logging.getLogLevel() == level   # OpenCV's log level is restored

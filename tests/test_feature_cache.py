@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.config.schema import DetectorConfig
+from edge.detectors.face import Face
 from edge.errors import InputError
 from edge.features.alignment import AlignParams
 from edge.features.audio import load_audio
-from edge.features.faces import Face
 from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, speech_segments, trim_silence
@@ -22,7 +23,6 @@ from edge.features.video import open_clip
 from train.cli import main
 from train.data.feature_cache import (
     AvCacheSpec,
-    DetectorSettings,
     SpeechCacheSpec,
     build_cache,
     cache_dir,
@@ -116,7 +116,7 @@ def test_every_parameter_names_its_own_cache(tmp_path: Path) -> None:
     av = AvCacheSpec()
     av_variants = [replace(av, every_nth=2), replace(av, key_face_radius=3),
                    replace(av, align=AlignParams(crop_size=64)),
-                   replace(av, detector=DetectorSettings(score_threshold=0.8)),
+                   replace(av, detector=DetectorConfig(score_threshold=0.8)),
                    replace(av, mfcc=MfccParams(numcep=13))]
     av_names = {cache_dir(tmp_path, data, spec).name for spec in [av, *av_variants]}
     assert len(av_names) == 6 and all(name.startswith("av-") for name in av_names)

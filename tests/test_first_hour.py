@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.app.cli import build_parser
+from edge.app.cli import main as edge_main
 from edge.capture import open_sources
 from edge.capture.file_replay import FileReplaySource
-from edge.cli import build_parser
-from edge.cli import main as edge_main
 from edge.demo import DEMO_CLIP
 from edge.errors import InputError
 
@@ -38,7 +38,7 @@ sys.exit({entry}(sys.argv[1:]) if {takes_argv} else {entry}())
 def _run_without(module: str, error: str, entry: str, args: list[str]) -> subprocess.CompletedProcess[str]:
     entry_module, name = entry.split(":")
     code = _WITHOUT.format(module=module, error=error, entry_module=entry_module, entry=name, prog="cmd",
-                           takes_argv=entry_module == "edge.cli")
+                           takes_argv=entry_module == "edge.app.cli")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
                           cwd=REPO_ROOT)
 
@@ -47,14 +47,14 @@ NO_PORTAUDIO = 'OSError("PortAudio library not found")'
 
 
 def test_every_command_but_the_microphone_works_without_portaudio(speech_flac: Path) -> None:
-    help_run = _run_without("sounddevice", NO_PORTAUDIO, "edge.cli:main", ["--help"])
+    help_run = _run_without("sounddevice", NO_PORTAUDIO, "edge.app.cli:main", ["--help"])
     assert help_run.returncode == 0 and "classify" in help_run.stdout, help_run.stderr
-    classified = _run_without("sounddevice", NO_PORTAUDIO, "edge.cli:main", ["classify", str(speech_flac)])
+    classified = _run_without("sounddevice", NO_PORTAUDIO, "edge.app.cli:main", ["classify", str(speech_flac)])
     assert classified.returncode == 0, classified.stderr
     assert json.loads(classified.stdout)["label"] is not None
-    devices = _run_without("sounddevice", NO_PORTAUDIO, "edge.cli:main", ["devices"])
+    devices = _run_without("sounddevice", NO_PORTAUDIO, "edge.app.cli:main", ["devices"])
     assert devices.returncode == 1 and "libportaudio2" in devices.stderr and "Traceback" not in devices.stderr
-    mic = _run_without("sounddevice", NO_PORTAUDIO, "edge.cli:main", ["run", "--mic", "default"])
+    mic = _run_without("sounddevice", NO_PORTAUDIO, "edge.app.cli:main", ["run", "--mic", "default"])
     assert mic.returncode == 2 and "libportaudio2" in mic.stderr and "Traceback" not in mic.stderr
 
 
@@ -77,7 +77,7 @@ def test_the_demo_clip_is_package_data(tmp_path: Path) -> None:
 
 
 def test_a_reader_that_closes_stdout_ends_the_daemon_quietly() -> None:
-    daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--loop"],
+    daemon = subprocess.Popen([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--loop"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     assert daemon.stdout is not None and daemon.stderr is not None
     assert json.loads(daemon.stdout.readline())["schema"].startswith("emotion-edge/")
@@ -90,8 +90,8 @@ def test_a_reader_that_closes_stdout_ends_the_daemon_quietly() -> None:
 
 def test_devices_says_when_there_are_none(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                           caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr("edge.cli.list_cameras", lambda: [])
-    monkeypatch.setattr("edge.cli.list_microphones", lambda: [])
+    monkeypatch.setattr("edge.app.cli.list_cameras", lambda: [])
+    monkeypatch.setattr("edge.app.cli.list_microphones", lambda: [])
     assert edge_main(["devices"]) == 0
     assert capsys.readouterr().out == ""
     assert "no camera found" in caplog.text and "no microphone found" in caplog.text
@@ -109,7 +109,7 @@ def test_bench_writes_its_json_under_runs() -> None:
 
 
 def test_the_run_ends_with_one_final_state() -> None:
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime"], capture_output=True,
                             text=True, timeout=120, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     states = [{k: v for k, v in p.items() if k not in ("ts", "seq")}
@@ -122,8 +122,8 @@ def test_bad_images_get_the_same_messages_as_bad_media(tmp_path: Path) -> None:
     (tmp_path / "empty.jpg").touch()
     (tmp_path / "empty.mp4").touch()
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "classify", "--no-speech", str(tmp_path / "empty.jpg"),
-                             str(tmp_path / "empty.mp4"), str(tmp_path / "missing.jpg"), str(tmp_path / "broken.jpg")],
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "classify", "--no-speech",
+                             *(str(tmp_path / n) for n in ("empty.jpg", "empty.mp4", "missing.jpg", "broken.jpg"))],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()

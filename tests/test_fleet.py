@@ -70,7 +70,7 @@ def test_bridged_payloads_reach_the_central_broker_in_order_across_its_restart(t
     consumer = Subscriber(central, "emotion/+/#", persistent=True, credentials=("consumer", USERS["consumer"]),
                           ca_file=ca)
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "edge.cli", "run", "--source", str(DEMO_CLIP), "--loop", "--mqtt", board.url,
+        [sys.executable, "-m", "edge.app.cli", "run", "--source", str(DEMO_CLIP), "--loop", "--mqtt", board.url,
          "--format", "jsonl", "--set", "output.device=kiosk-1", "--set", "output.state_interval_s=0.2"],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -96,7 +96,7 @@ def test_bridged_payloads_reach_the_central_broker_in_order_across_its_restart(t
     assert events and events == list(range(1, len(events) + 1)), "events lost or reordered"
 
     fleet = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "fleet", "--mqtt", f"mqtts://127.0.0.1:{central.port}", "--json",
+        [sys.executable, "-m", "edge.app.cli", "fleet", "--mqtt", f"mqtts://127.0.0.1:{central.port}", "--json",
          "--wait", "1", "--set", "output.username=consumer", "--set", f"output.password={USERS['consumer']}",
          "--set", f"output.tls_ca={ca}"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     central.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.fusion import decision_fusion, fuse, to_emotions
+from edge.fusion.decision import decision_fusion, fuse, to_emotions
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 
 

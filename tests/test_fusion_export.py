@@ -23,12 +23,12 @@ import torch
 from tiny_encoders import face_encoder, speech_encoder
 
 from calibration.builder import CalibrationSet
+from edge.detectors.factory import create_detector
 from edge.errors import InputError, ModelFileError
 from edge.features.alignment import AlignParams, align_face
-from edge.features.faces import FaceDetector
 from edge.features.video import iter_video_frames
-from edge.fusion import softmax
-from edge.fusion_head import FusionHeadModel
+from edge.fusion.decision import softmax
+from edge.fusion.head import FusionHeadModel
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import SidecarError, SidecarMismatchError, file_sha256, read_sidecar, write_sidecar
 from edge.taxonomy import EMOTIONS
@@ -56,7 +56,7 @@ def real(tmp_path_factory: pytest.TempPathFactory, speech_flac: Path, av_clip: P
                         workers=1, progress=False).directory
     faces = root / "faces" / "happy"
     faces.mkdir(parents=True)
-    detector = FaceDetector()
+    detector = create_detector()
     for index, frame in enumerate(iter_video_frames(av_clip, every_nth=4)):
         found = detector.detect(frame.image)
         if found:

@@ -22,7 +22,7 @@ _BLOCKED_IMPORT_PROBE = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocker())
     import edge
-    names = [m.name for m in pkgutil.walk_packages(edge.__path__, "edge.")]
+    names = [m.name for m in pkgutil.walk_packages(edge.__path__, "edge.") if not m.name.endswith("__main__")]
     for name in names:
         importlib.import_module(name)
     leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)

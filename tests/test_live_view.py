@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from payloads import BODIES, event_body
 
-from edge.config import Config, apply_overrides
+from edge.config.loader import apply_overrides
+from edge.config.schema import Config
 from edge.errors import InputError
 
 pytest.importorskip("rich", reason="the live view needs the live extra (rich)")
 from rich.console import Console  # noqa: E402
 
-from edge.cli import live_view_wanted  # noqa: E402
+from edge.app.cli import live_view_wanted  # noqa: E402
 from edge.events.live import LOST_SHOWN_S, LiveViewSink  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def test_the_live_view_is_chosen_only_without_a_broker() -> None:
 
 def test_run_on_a_terminal_shows_the_live_view_and_no_json() -> None:
     leader, follower = pty.openpty()
-    daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--no-realtime"], stdout=follower,
+    daemon = subprocess.Popen([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime"], stdout=follower,
                               stderr=subprocess.PIPE, cwd=REPO_ROOT)
     os.close(follower)
     chunks = []

@@ -15,10 +15,10 @@ import pytest
 from mosquitto import MosquittoBroker, Received, Subscriber
 from payloads import BODIES, event_body, validate
 
-from edge.config import OutputConfig
+from edge.config.schema import OutputConfig
 from edge.events.envelope import Envelope
+from edge.events.factory import make_sink
 from edge.events.mqtt import MqttSink, broker_address
-from edge.events.sink import make_sink
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,8 +128,8 @@ SINK_PROCESS = """
 import sys, time
 sys.path.insert(0, "tests")
 from payloads import event_body
-from edge.config import OutputConfig
-from edge.events.sink import make_sink
+from edge.config.schema import OutputConfig
+from edge.events.factory import make_sink
 sink = make_sink(OutputConfig(mqtt_url=sys.argv[1], device="doomed", keepalive_s=60))
 sink.publish("events", event_body())
 while sink.stats()["delivered"] < 1:

@@ -17,22 +17,22 @@ from tiny_models import fusion_set
 
 from edge.capture.file_replay import FileReplaySource
 from edge.capture.source import CapturedFrame, Emit, Source
+from edge.config.schema import Config, OutputConfig, PipelineConfig, SmoothingConfig
+from edge.detectors.factory import create_detector
 from edge.events.envelope import Envelope, json_schema, schema_id
 from edge.events.jsonlines import JsonLinesSink
 from edge.features.audio import load_audio
-from edge.features.faces import FaceDetector
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, speech_segments
 from edge.features.video import iter_video_frames
-from edge.fusion import decision_fusion
-from edge.fusion_head import FusionHeadModel
-from edge.pipeline.fusion import FusionParams, FusionStage
+from edge.fusion.decision import decision_fusion
+from edge.fusion.head import FusionHeadModel
+from edge.models.loading import load_model
+from edge.pipeline.fusion import FusionStage
 from edge.pipeline.messages import Posterior, TrackChanges
-from edge.pipeline.models import load_model
-from edge.pipeline.pipeline import Pipeline, QueueSizes
+from edge.pipeline.pipeline import Pipeline
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.speech import SpeechWindower
-from edge.smoothing import SmoothingParams
 from edge.taxonomy import EMOTIONS
 
 
@@ -105,13 +105,18 @@ def one_hot(label: str, weight: float = 0.9) -> np.ndarray:
     return p
 
 
+def fusion_settings() -> Config:
+    """No smoothing, a one-update hold, fusion within 1 s, state and stats only once a minute."""
+    return Config(pipeline=PipelineConfig(fusion_tolerance_s=1.0, voice_timeout_s=3.0),
+                  smoothing=SmoothingConfig(ema_alpha=1.0, hysteresis=0.1, hold=1),
+                  output=OutputConfig(state_interval_s=60, stats_interval_s=60))
+
+
 @pytest.fixture
 def fusion() -> tuple[FusionStage, io.StringIO, FakeClock]:
     stream, clock = io.StringIO(), FakeClock()
     sink = JsonLinesSink(Envelope("test"), stream)
-    smoothing = SmoothingParams(alpha=1.0, margin=0.1, hold=1)
-    params = FusionParams(tolerance_s=1.0, voice_timeout_s=3.0, smoothing=smoothing, state_interval_s=60,
-                          stats_interval_s=60)
+    params = fusion_settings()
     stage = FusionStage(DropOldestQueue("results", 10), sink, params, lambda: False, lambda: {}, clock,
                         health=health_body)
     return stage, stream, clock
@@ -201,8 +206,7 @@ def head(tiny: dict[str, Path]) -> FusionHeadModel:
 @pytest.fixture
 def head_fusion(head: FusionHeadModel) -> tuple[FusionStage, io.StringIO, FakeClock]:
     stream, clock = io.StringIO(), FakeClock()
-    params = FusionParams(tolerance_s=1.0, smoothing=SmoothingParams(alpha=1.0, margin=0.1, hold=1),
-                          state_interval_s=60, stats_interval_s=60)
+    params = fusion_settings()
     stage = FusionStage(DropOldestQueue("results", 10), JsonLinesSink(Envelope("test"), stream), params,
                         lambda: False, lambda: {}, clock, head, health=health_body)
     return stage, stream, clock
@@ -265,13 +269,14 @@ def test_without_both_embeddings_or_with_several_faces_the_head_is_not_used(
 # --- the whole chain -------------------------------------------------------------------------------
 
 def run_pipeline(
-    sources: list[Source], tiny: dict[str, Path], queues: QueueSizes | None = None,
+    sources: list[Source], tiny: dict[str, Path], settings: PipelineConfig | None = None,
     head: FusionHeadModel | None = None,
 ) -> tuple[Pipeline, list[dict[str, Any]]]:
     stream = io.StringIO()
     sink = JsonLinesSink(Envelope("test"), stream)
     pipeline = Pipeline(sources, sink, face_model=load_model(tiny["face"]), speech_model=load_model(tiny["speech"]),
-                        detector=FaceDetector(), fusion_head=head, queues=queues or QueueSizes())
+                        detector=create_detector(), fusion_head=head,
+                        config=Config(pipeline=settings or PipelineConfig()))
     pipeline.start()
     deadline = time.monotonic() + 30
     while not pipeline.sources_ended() and time.monotonic() < deadline:
@@ -328,7 +333,7 @@ class BurstCamera(Source):
 def test_a_live_source_faster_than_the_pipeline_loses_the_oldest_frames_counted(
     av_clip: Path, tiny: dict[str, Path]
 ) -> None:
-    pipeline, published = run_pipeline([BurstCamera(av_clip)], tiny, QueueSizes(frames=2))
+    pipeline, published = run_pipeline([BurstCamera(av_clip)], tiny, PipelineConfig(frame_queue=2))
     assert pipeline.frames is not None
     stats = [p for p in published if p["schema"] == "emotion-edge/stats/2"][-1]
     assert stats["frames_captured"] == 97

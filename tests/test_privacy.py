@@ -33,7 +33,7 @@ def hook(event, args):
     elif event == "socket.getaddrinfo":
         seen.append([event, repr(args[0])])
 sys.addaudithook(hook)
-from edge.cli import main
+from edge.app.cli import main
 status = main(sys.argv[1:])
 with open({record!r}, "w") as out:
     json.dump(seen, out)
@@ -48,7 +48,7 @@ def _clean_env(home: Path) -> dict[str, str]:
 
 
 def test_onnx_runtime_keeps_no_telemetry_database(tmp_path: Path, speech_flac: Path) -> None:
-    for command in (["-m", "edge.cli", "classify", str(speech_flac)],
+    for command in (["-m", "edge.app.cli", "classify", str(speech_flac)],
                     ["-c", "import export.quantize, onnxruntime; onnxruntime.InferenceSession("
                            "'edge/models/speech_cnn.onnx')"]):
         result = subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=120,

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from payloads import event_body, validate
 
 from edge.capture.file_replay import FileReplaySource
-from edge.config import _SECTIONS, Config, ConfigError, load_config
+from edge.config.loader import ConfigError, load_config
+from edge.config.schema import SECTIONS, Config
 from edge.demo import DEMO_CLIP
 from edge.errors import InputError, MediaDecodeError
 from edge.events.envelope import Envelope, encode
@@ -50,7 +51,7 @@ def test_any_other_name_is_refused_with_an_input_error(stem: str, suffix: str) -
     assert suffix in (".wav", ".mp4") and len(parts) == 7 and all(len(p) == 2 and p.isdigit() for p in parts)
 
 
-KEYS = [(section, field.name) for section, cls in _SECTIONS.items() for field in dataclasses.fields(cls)]
+KEYS = [(section, field.name) for section, cls in SECTIONS.items() for field in dataclasses.fields(cls)]
 TOML_VALUES = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(-1e6, 1e6, allow_nan=False),
                         st.text(alphabet="abc/:._-019 ", max_size=12), st.lists(st.integers(-5, 5), max_size=3))
 
@@ -73,11 +74,11 @@ def test_any_value_for_any_key_loads_or_is_a_config_error_naming_it(key: tuple[s
             assert section in str(exc) and name in str(exc) and str(path) in str(exc)
             return
     assert isinstance(config, Config)
-    hint = typing.get_type_hints(_SECTIONS[section])[name]
+    hint = typing.get_type_hints(SECTIONS[section])[name]
     assert getattr(getattr(config, section), name) is not None or type(None) in typing.get_args(hint)
 
 
-@given(key=st.text(alphabet="abcdefghij_", min_size=1, max_size=12), section=st.sampled_from(sorted(_SECTIONS)))
+@given(key=st.text(alphabet="abcdefghij_", min_size=1, max_size=12), section=st.sampled_from(sorted(SECTIONS)))
 def test_unknown_keys_are_refused(key: str, section: str) -> None:
     if (section, key) in KEYS:
         return

@@ -21,12 +21,13 @@ import numpy as np
 import pytest
 from mosquitto import free_port
 
+from edge.app.cli import build_parser, run_config
+from edge.app.daemon import PAYLOADS_LOST, Daemon
 from edge.capture.camera import CameraSource
 from edge.capture.file_replay import FileReplaySource
 from edge.capture.source import Backoff
-from edge.cli import build_parser, run_config
-from edge.config import Config, apply_overrides
-from edge.daemon import PAYLOADS_LOST, Daemon
+from edge.config.loader import apply_overrides
+from edge.config.schema import Config
 from edge.demo import DEMO_CLIP
 from edge.errors import MediaDecodeError
 from edge.events.envelope import Envelope
@@ -56,7 +57,7 @@ def test_a_cut_file_is_an_error_not_a_short_take(cut_clip: Path, loop: bool) -> 
 
 def test_the_daemon_exits_non_zero_on_a_cut_file(cut_clip: Path) -> None:
     for extra in ([], ["--loop"]):
-        result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+        result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--format", "jsonl",
                                  "--source", str(cut_clip), *extra], capture_output=True, text=True, timeout=60,
                                 cwd=REPO_ROOT)
         assert result.returncode == 1, result.stderr
@@ -73,7 +74,7 @@ def test_the_whole_clip_still_replays_cleanly() -> None:
 def test_broker_ports_out_of_range_are_refused_where_they_were_given(port: str) -> None:
     for args in (["run", "--mqtt", f"mqtt://127.0.0.1:{port}"],
                  ["check-config", "/dev/null", "--set", f'output.mqtt_url="mqtt://127.0.0.1:{port}"']):
-        result = subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True,
+        result = subprocess.run([sys.executable, "-m", "edge.app.cli", *args], capture_output=True, text=True,
                                 timeout=60, cwd=REPO_ROOT)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         origin = "--mqtt" if args[0] == "run" else "--set"
@@ -82,7 +83,7 @@ def test_broker_ports_out_of_range_are_refused_where_they_were_given(port: str) 
 
 def test_a_model_in_the_wrong_slot_is_named_for_what_it_is() -> None:
     for slot, wrong, kind in (("face", SPEECH_MODEL, "speech"), ("speech", FACE_MODEL, "face")):
-        result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+        result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--format", "jsonl",
                                  "--set", f"models.{slot}={wrong}"], capture_output=True, text=True, timeout=60,
                                 cwd=REPO_ROOT)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -123,7 +124,7 @@ def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch,
         return opened[-1]
 
     camera = CameraSource(opener, name="v4l2:///dev/video0", backoff=Backoff(0.05, 0.1))
-    monkeypatch.setattr("edge.daemon.open_sources", lambda *args, **kwargs: [camera])
+    monkeypatch.setattr("edge.app.daemon.open_sources", lambda *args, **kwargs: [camera])
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(str(tmp_path / "notify.sock"))
         server.settimeout(0.1)
@@ -154,7 +155,7 @@ def test_a_dead_camera_stops_the_watchdog_pings(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_payloads_that_never_reached_a_broker_make_the_exit_status_say_so() -> None:
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--mqtt",
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--mqtt",
                              f"mqtt://127.0.0.1:{free_port()}", "--set", "output.close_timeout_s=0.5"],
                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert result.returncode == PAYLOADS_LOST == 3, result.stderr
@@ -176,7 +177,7 @@ def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, 
     else:
         sidecar.update(change)
     model.with_suffix(".json").write_text(json.dumps(sidecar))
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--format", "jsonl",
                              "--set", f"models.face={model}"], capture_output=True, text=True, timeout=60,
                             cwd=REPO_ROOT, env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "absent.sock")})
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -187,7 +188,7 @@ def test_a_face_sidecar_that_does_not_fit_is_refused_before_ready(change: dict, 
 def test_a_short_soak_holds_memory_fds_and_threads_flat(tmp_path: Path) -> None:
     """The CI form of the soak (docs/reliability.md has the 10-minute run): 40 s of the looped clip in real time."""
     out = tmp_path / "soak.json"
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "soak", "--seconds", "40", "--interval", "2",
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "soak", "--seconds", "40", "--interval", "2",
                              "--warmup", "16", "--out", str(out)], capture_output=True, text=True, timeout=180,
                             cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr + result.stdout
@@ -219,7 +220,8 @@ def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts
         def release(self) -> None:
             pass
 
-    monkeypatch.setattr("edge.daemon.open_sources", lambda *args, **kwargs: [CameraSource(FloodCapture, name="cam")])
+    monkeypatch.setattr("edge.app.daemon.open_sources",
+                        lambda *args, **kwargs: [CameraSource(FloodCapture, name="cam")])
     stream = io.StringIO()
     config = apply_overrides(Config(), {"source.video": "v4l2:///dev/video0", "output.stats_interval_s": 1.0})
     daemon = Daemon(config, JsonLinesSink(Envelope("test"), stream))
@@ -235,7 +237,7 @@ def test_a_live_source_faster_than_the_pipeline_keeps_latency_bounded_and_counts
 
 def test_sigterm_while_models_load_and_twice_in_a_row_still_stops_cleanly() -> None:
     for signals in (1, 2):
-        daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--loop", "--format",
+        daemon = subprocess.Popen([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--loop", "--format",
                                    "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                   cwd=REPO_ROOT)
         assert daemon.stderr is not None
@@ -259,7 +261,7 @@ def test_the_broker_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     broker.start()
     subscriber = Subscriber(broker, "emotion/kill/#", persistent=True)
     time.sleep(1.5)
-    daemon = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--loop", "--mqtt", broker.url, "--set",
+    daemon = subprocess.Popen([sys.executable, "-m", "edge.app.cli", "run", "--loop", "--mqtt", broker.url, "--set",
                                "output.device=kill", "--set", "output.state_interval_s=0.2"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
 

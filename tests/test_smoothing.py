@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.smoothing import EmotionSmoother, SmoothingParams
+from edge.config.schema import SmoothingConfig
+from edge.fusion.smoothing import EmotionSmoother
 
 N = 7
 
@@ -18,9 +19,9 @@ def probability_vectors(n: int = N) -> st.SearchStrategy[np.ndarray]:
 
 
 params_strategy = st.builds(
-    SmoothingParams,
-    alpha=st.floats(0.05, 1.0),
-    margin=st.floats(0.0, 0.5),
+    SmoothingConfig,
+    ema_alpha=st.floats(0.05, 1.0),
+    hysteresis=st.floats(0.0, 0.5),
     hold=st.integers(1, 5),
 )
 
@@ -30,21 +31,21 @@ def labels_for(smoother: EmotionSmoother, inputs: list[np.ndarray]) -> list[int]
 
 
 def test_the_first_update_sets_the_label_and_reports_a_change() -> None:
-    smoother = EmotionSmoother()
+    smoother = EmotionSmoother(SmoothingConfig())
     assert smoother.label is None
     first = smoother.update(np.eye(N)[3])
     assert first.label == 3 and first.changed and first.confidence == 1.0
 
 
 def test_the_ema_follows_its_formula() -> None:
-    smoother = EmotionSmoother(SmoothingParams(alpha=0.25, margin=0.0, hold=1))
+    smoother = EmotionSmoother(SmoothingConfig(ema_alpha=0.25, hysteresis=0.0, hold=1))
     a, b = np.eye(N)[0], np.eye(N)[1]
     smoother.update(a)
     np.testing.assert_allclose(smoother.update(b).posterior, 0.25 * b + 0.75 * a)
 
 
 def test_a_switch_needs_the_margin_for_hold_consecutive_updates() -> None:
-    smoother = EmotionSmoother(SmoothingParams(alpha=1.0, margin=0.2, hold=3))
+    smoother = EmotionSmoother(SmoothingConfig(ema_alpha=1.0, hysteresis=0.2, hold=3))
     smoother.update(np.eye(N)[0])
     close = np.array([0.35, 0.45, 0.2, 0, 0, 0, 0])  # label 1 leads, but by less than the margin
     clear = np.array([0.1, 0.8, 0.1, 0, 0, 0, 0])
@@ -55,10 +56,10 @@ def test_a_switch_needs_the_margin_for_hold_consecutive_updates() -> None:
 
 
 def test_invalid_parameters_are_refused() -> None:
-    for bad in ({"alpha": 0.0}, {"alpha": 1.5}, {"margin": -0.1}, {"hold": 0}):
-        with pytest.raises(ValueError):
-            SmoothingParams(**bad)
-    smoother = EmotionSmoother()
+    for bad in ({"ema_alpha": 0.0}, {"ema_alpha": 1.5}, {"hysteresis": -0.1}, {"hold": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            SmoothingConfig(**bad)
+    smoother = EmotionSmoother(SmoothingConfig())
     smoother.update(np.eye(N)[0])
     with pytest.raises(ValueError, match="shape"):
         smoother.update(np.ones(8) / 8)
@@ -66,10 +67,10 @@ def test_invalid_parameters_are_refused() -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(params=params_strategy, start=probability_vectors(), steady=probability_vectors())
-def test_converges_on_a_steady_input(params: SmoothingParams, start: np.ndarray, steady: np.ndarray) -> None:
+def test_converges_on_a_steady_input(params: SmoothingConfig, start: np.ndarray, steady: np.ndarray) -> None:
     """After any start, a steady input whose winner leads by more than the margin ends up reported."""
     top, second = np.sort(steady)[::-1][:2]
-    if top - second <= params.margin + 1e-3:
+    if top - second <= params.hysteresis + 1e-3:
         return  # no clear winner beyond the margin: nothing to converge to
     smoother = EmotionSmoother(params)
     smoother.update(start)
@@ -80,13 +81,14 @@ def test_converges_on_a_steady_input(params: SmoothingParams, start: np.ndarray,
 
 @settings(max_examples=200, deadline=None)
 @given(
-    params=st.builds(SmoothingParams, alpha=st.floats(0.05, 1.0), margin=st.floats(0.0, 0.5), hold=st.integers(2, 5)),
+    params=st.builds(SmoothingConfig, ema_alpha=st.floats(0.05, 1.0), hysteresis=st.floats(0.0, 0.5),
+                     hold=st.integers(2, 5)),
     a=probability_vectors(),
     b=probability_vectors(),
     length=st.integers(2, 120),
 )
 def test_no_flicker_under_alternating_inputs(
-    params: SmoothingParams, a: np.ndarray, b: np.ndarray, length: int
+    params: SmoothingConfig, a: np.ndarray, b: np.ndarray, length: int
 ) -> None:
     """Two posteriors alternating (noise around a mean) never make the label go back to an earlier one.
 
@@ -101,7 +103,7 @@ def test_no_flicker_under_alternating_inputs(
 
 @settings(max_examples=100, deadline=None)
 @given(params=params_strategy, inputs=st.lists(probability_vectors(), min_size=1, max_size=60))
-def test_switches_are_at_least_hold_updates_apart(params: SmoothingParams, inputs: list[np.ndarray]) -> None:
+def test_switches_are_at_least_hold_updates_apart(params: SmoothingConfig, inputs: list[np.ndarray]) -> None:
     smoother = EmotionSmoother(params)
     changes = [k for k, p in enumerate(inputs) if smoother.update(p).changed]
     assert changes[0] == 0

@@ -7,18 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.classify import Classifier, ClassifySettings
-from edge.cli import main
+from edge.app.cli import main
+from edge.config.schema import Config
 from edge.demo import DEMO_CLIP
-from edge.features.faces import FaceDetector
-from edge.models import FACE_MODEL, SPEECH_MODEL
-from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from edge.timeline import FUSION_TOLERANCE_S, build_timeline
+from edge.models.loading import load_models
+from edge.offline.classify import Classifier
+from edge.offline.timeline import build_timeline
 
 
 def test_the_demo_clip_has_one_face_track_and_voiced_speech() -> None:
-    classifier = Classifier(OnnxRuntimeBackend(SPEECH_MODEL), OnnxRuntimeBackend(FACE_MODEL), FaceDetector(),
-                            ClassifySettings(every_nth=3))
+    classifier = Classifier(load_models(Config(), video=True, audio=True), Config(), every_nth=3)
     timeline = build_timeline(classifier, DEMO_CLIP)
     (track,) = timeline.tracks
     times = np.array(track.times)
@@ -29,7 +27,8 @@ def test_the_demo_clip_has_one_face_track_and_voiced_speech() -> None:
     assert len(timeline.voiced) >= 1 and len(timeline.speech_times) >= 2
     start, end = timeline.voiced[0][0], timeline.voiced[-1][1]
     assert ((timeline.speech_times > start) & (timeline.speech_times < end)).all()
-    near_speech = np.min(np.abs(times[:, None] - timeline.speech_times[None]), axis=1) <= FUSION_TOLERANCE_S
+    tolerance = Config().pipeline.fusion_tolerance_s
+    near_speech = np.min(np.abs(times[:, None] - timeline.speech_times[None]), axis=1) <= tolerance
     assert {m for m, near in zip(track.fusion, near_speech, strict=True) if not near} == {"face_only"}
     assert {m for m, near in zip(track.fusion, near_speech, strict=True) if near} == {"decision"}  # no head given
 

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.features.faces import Face, FaceDetector
+from edge.config.schema import PipelineConfig
+from edge.detectors.face import Face
+from edge.detectors.factory import create_detector
 from edge.features.video import iter_video_frames
-from edge.tracking import IouTracker, iou_matrix
+from edge.pipeline.tracking import IouTracker, iou_matrix
 
 
 def face(x: float, y: float, w: float = 100, h: float = 120) -> Face:
@@ -23,7 +25,7 @@ def test_iou_of_known_boxes() -> None:
 
 
 def test_a_track_appears_after_min_hits_and_keeps_its_id_while_moving() -> None:
-    tracker = IouTracker(iou_threshold=0.3, max_age=2, min_hits=2)
+    tracker = IouTracker(PipelineConfig(track_iou=0.3, track_max_age=2, track_min_hits=2))
     first = tracker.update([face(100, 100)], t=0.0)
     assert first.appeared == [] and first.matched == [] and tracker.tracks == []
     second = tracker.update([face(110, 104)], t=0.1)
@@ -34,7 +36,7 @@ def test_a_track_appears_after_min_hits_and_keeps_its_id_while_moving() -> None:
 
 
 def test_a_missed_track_survives_max_age_rounds_then_is_lost_once() -> None:
-    tracker = IouTracker(max_age=2, min_hits=1)
+    tracker = IouTracker(PipelineConfig(track_max_age=2, track_min_hits=1))
     assert [t.track_id for t in tracker.update([face(0, 0)], 0.0).appeared] == [1]
     assert tracker.update([], 0.1).lost == []
     assert tracker.update([], 0.2).lost == []
@@ -48,7 +50,7 @@ def test_a_missed_track_survives_max_age_rounds_then_is_lost_once() -> None:
 
 
 def test_tentative_tracks_vanish_quietly_and_ids_are_never_reused() -> None:
-    tracker = IouTracker(min_hits=3)
+    tracker = IouTracker(PipelineConfig(track_min_hits=3))
     tracker.update([face(0, 0)], 0.0)
     assert tracker.update([], 0.1).lost == []  # never confirmed: no track_lost
     tracker.update([face(500, 0)], 0.2)
@@ -59,7 +61,7 @@ def test_tentative_tracks_vanish_quietly_and_ids_are_never_reused() -> None:
 
 def test_two_faces_moving_towards_each_other_keep_their_ids() -> None:
     """Hungarian matching on IoU: each face keeps its id until they overlap (at k = 6 they are 40 px apart)."""
-    tracker = IouTracker(min_hits=1)
+    tracker = IouTracker(PipelineConfig(track_min_hits=1))
     tracker.update([face(0, 0), face(400, 0)], 0.0)
     for k in range(1, 7):
         # Listed in the opposite order each round, so ids must come from overlap, not position in the list.
@@ -69,15 +71,15 @@ def test_two_faces_moving_towards_each_other_keep_their_ids() -> None:
 
 
 def test_invalid_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="iou_threshold"):
-        IouTracker(iou_threshold=0.0)
-    with pytest.raises(ValueError, match="min_hits"):
-        IouTracker(min_hits=0)
+    with pytest.raises(ValueError, match="track_iou"):
+        IouTracker(PipelineConfig(track_iou=0.0))
+    with pytest.raises(ValueError, match="track_min_hits"):
+        IouTracker(PipelineConfig(track_min_hits=0))
 
 
 def test_the_face_in_the_real_clip_is_one_stable_track(av_clip) -> None:
-    detector = FaceDetector()
-    tracker = IouTracker(min_hits=2, max_age=2)
+    detector = create_detector()
+    tracker = IouTracker(PipelineConfig(track_min_hits=2, track_max_age=2))
     ids: set[int] = set()
     for k, frame in enumerate(iter_video_frames(av_clip, every_nth=6)):
         update = tracker.update(detector.detect(frame.image), k * 0.2)
@@ -87,7 +89,7 @@ def test_the_face_in_the_real_clip_is_one_stable_track(av_clip) -> None:
 
 
 def test_at_capacity_tracked_faces_keep_their_ids_and_new_ones_wait() -> None:
-    tracker = IouTracker(min_hits=1, capacity=4)
+    tracker = IouTracker(PipelineConfig(track_min_hits=1, max_faces=4))
     rng = np.random.default_rng(0)
     ids_seen: set[int] = set()
     for round_index in range(60):   # 8 static faces of jittering sizes: which 4 are "largest" changes each round
@@ -101,8 +103,8 @@ def test_at_capacity_tracked_faces_keep_their_ids_and_new_ones_wait() -> None:
     for round_index in range(5):      # a tracked face leaves: its place frees once the track is lost
         update = tracker.update([face(200.0 * k, 50) for k in range(8) if k != gone], t=10 + round_index)
     assert first.track_id not in {t.track_id for t in tracker.tracks} and len(tracker.tracks) == 4
-    with pytest.raises(ValueError, match="capacity"):
-        IouTracker(capacity=0)
+    with pytest.raises(ValueError, match="max_faces"):
+        IouTracker(PipelineConfig(max_faces=0))
 
 
 def test_a_crowd_of_static_faces_keeps_max_faces_tracks_through_the_daemon(tmp_path: Path) -> None:
@@ -126,8 +128,8 @@ def test_a_crowd_of_static_faces_keeps_max_faces_tracks_through_the_daemon(tmp_p
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    assert len(FaceDetector().detect(next(iter_video_frames(clip, 1)).image)) == 8
-    result = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--no-realtime", "--format", "jsonl",
+    assert len(create_detector().detect(next(iter_video_frames(clip, 1)).image)) == 8
+    result = subprocess.run([sys.executable, "-m", "edge.app.cli", "run", "--no-realtime", "--format", "jsonl",
                              "--source", str(clip)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     payloads = [json.loads(line) for line in result.stdout.splitlines()]

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edge.features.alignment import AlignParams
 from edge.features.mfcc import MfccParams
 from edge.features.vad import VadParams
-from edge.fusion_head import FUSION_KIND, INPUT_NAME, EncoderTie, head_features
+from edge.fusion.head import FUSION_KIND, INPUT_NAME, EncoderTie, head_features
 from edge.sidecar import ModelSidecar, file_sha256, write_sidecar
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 

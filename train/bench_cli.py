@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from edge.cli_support import add_log_level_option, run_main
+from edge.app.cli_support import add_log_level_option, run_main
 from train import distributed
 from train.face_benchmark import add_face_commands
 from train.fusion_benchmark import add_fusion_commands

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from edge.cli_support import add_log_level_option, run_main
+from edge.app.cli_support import add_log_level_option, run_main
 from edge.errors import InputError
 from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
 from train import distributed
 from train.data.feature_cache import (
-    DEFAULT_KEY_FACE_RADIUS,
     AvCacheSpec,
     CacheSpec,
     SpeechCacheSpec,
@@ -119,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"hop between windows in seconds (default {mfcc_defaults.hop_s})")
     av.add_argument("--every-nth", type=_positive, default=1, metavar="N",
                     help="examine frames 0, N, 2N, ... of each clip (default 1: every frame)")
-    av.add_argument("--radius", type=_positive, default=DEFAULT_KEY_FACE_RADIUS, metavar="R",
+    av.add_argument("--radius", type=_positive, default=AvCacheSpec().key_face_radius, metavar="R",
                     help="key-face radius r: one key face per sliding window of 2r+1 face crops, windows "
-                         f"r apart (default {DEFAULT_KEY_FACE_RADIUS})")
+                         f"r apart (default {AvCacheSpec().key_face_radius}, the daemon's pipeline.key_face_radius)")
     add_speech_command(commands)
     add_face_training_commands(commands)
     add_face_calibration_command(commands)

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from edge.errors import InputError, ModelFileError
-from edge.fusion import to_emotions
+from edge.fusion.decision import to_emotions
 from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, mapping_matrix
 from train.data.feature_cache import SpeechCache

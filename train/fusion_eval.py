@@ -2,8 +2,8 @@
 
 Every method gives a posterior over the 7-class ``EMOTIONS`` per item (a speech window with its
 face): ``speech`` is the speech CNN's posterior mapped onto ``EMOTIONS`` (calm -> neutral),
-``face`` the face CNN's, ``decision`` their ``edge.fusion.decision_fusion`` with the daemon's
-default weights (``edge.config.PipelineConfig``), ``model`` the fusion head's. Scores are given
+``face`` the face CNN's, ``decision`` their ``edge.fusion.decision.decision_fusion`` with the daemon's
+default weights (``edge.config.schema.PipelineConfig``), ``model`` the fusion head's. Scores are given
 per window and per clip (majority vote and mean posterior over the clip's windows,
 ``train.metrics.vote``), as table rows, JSON-ready dicts and confusion PNGs.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from edge.config import PipelineConfig
-from edge.fusion import decision_fusion
+from edge.config.schema import PipelineConfig
+from edge.fusion.decision import decision_fusion, decision_weights
 from edge.taxonomy import EMOTIONS
 from train.data.av_windows import AlignedWindows
 from train.fusion_data import Encoded, to_emotion_ids
@@ -35,8 +35,7 @@ METRICS = ("window_accuracy", "window_macro_f1", "clip_majority_accuracy", "clip
 
 def daemon_weights() -> dict[str, float]:
     """The decision-fusion weights the daemon uses by default."""
-    defaults = PipelineConfig()
-    return {"speech": defaults.speech_weight, "face": defaults.face_weight}
+    return decision_weights(PipelineConfig())
 
 
 def method_posteriors(speech: np.ndarray, face: np.ndarray, model: np.ndarray | None,

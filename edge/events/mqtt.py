@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from edge.config import OutputConfig
+from edge.config.schema import OutputConfig
 from edge.events import homeassistant
 from edge.events.envelope import TOPICS, Envelope, encode
 from edge.events.sink import Sink, Topic

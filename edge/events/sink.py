@@ -1,4 +1,4 @@
-"""The seam between the pipeline and its outputs: the Sink interface and ``make_sink`` choosing one from config.
+"""The seam between the pipeline and its outputs: the ``Sink`` interface (``factory.py`` picks one from config).
 
 The pipeline calls ``publish(topic, body)`` with plain JSON-able bodies (see schemas/README.md);
 sinks add the envelope (``Envelope.wrap``), so every sink emits identical payloads.
@@ -6,18 +6,12 @@ sinks add the envelope (``Envelope.wrap``), so every sink emits identical payloa
 
 from __future__ import annotations
 
-import socket
 import threading
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
-from edge.events.envelope import Envelope, Topic
-
-if TYPE_CHECKING:
-    from edge.config import OutputConfig
-
-__all__ = ["Envelope", "LocalSink", "Sink", "Topic", "device_id", "make_sink"]
+from edge.events.envelope import Topic
 
 
 class Sink(ABC):
@@ -71,19 +65,3 @@ class LocalSink(Sink):
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"buffered": 0, "dropped": 0, "delivered": self._delivered, "connected": True}
-
-
-def device_id(output: OutputConfig) -> str:
-    """The configured device id, else the hostname."""
-    return output.device or socket.gethostname()
-
-
-def make_sink(output: OutputConfig, stream: TextIO | None = None) -> Sink:
-    """MqttSink when ``output.mqtt_url`` is set, else JsonLinesSink on ``stream`` (default stdout)."""
-    from edge.events.jsonlines import JsonLinesSink
-    from edge.events.mqtt import MqttSink
-
-    envelope = Envelope(device_id(output))
-    if output.mqtt_url is None:
-        return JsonLinesSink(envelope, stream)
-    return MqttSink(output, envelope)

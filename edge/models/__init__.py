@@ -1,4 +1,4 @@
-"""Where the shipped default models live (ONNX + JSON sidecars, the YuNet detector, MODEL_CARD.md)."""
+"""The shipped default models (ONNX + JSON sidecars, YuNet, MODEL_CARD.md); ``loading`` loads those of a run."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ MODELS_DIR = Path(__file__).resolve().parent
 SPEECH_MODEL = MODELS_DIR / "speech_cnn.onnx"
 FACE_MODEL = MODELS_DIR / "face_stn_cnn.onnx"
 FUSION_MODEL = MODELS_DIR / "fusion_head.onnx"
+DETECTOR_MODEL = MODELS_DIR / "face_detection_yunet_2023mar.onnx"
 
 
 def shipped_fusion_head(speech: Path | None, face: Path | None) -> Path | None:

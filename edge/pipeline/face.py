@@ -14,33 +14,21 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from edge.capture.source import CapturedFrame
+from edge.config.schema import PipelineConfig
+from edge.detectors.face import FaceDetector
 from edge.features.alignment import AlignParams, align_face
-from edge.features.faces import FaceDetector
 from edge.features.keyfaces import KeyFaceSelector
-from edge.fusion import softmax, to_emotions
+from edge.fusion.decision import softmax, to_emotions
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles, RateMeter
+from edge.pipeline.tracking import IouTracker
 from edge.runtime.backend import Backend
-from edge.tracking import IouTracker
-
-
-@dataclass(frozen=True)
-class FaceTrackingParams:
-    """Detection cadence, how many faces, tracker settings and key-face radius."""
-
-    detect_every: int = 3
-    max_faces: int = 4
-    key_face_radius: int = 2
-    iou_threshold: float = 0.3
-    max_age: int = 3
-    min_hits: int = 2
 
 
 class _KeyFaces:
@@ -76,13 +64,13 @@ class FaceTrackingStage(Stage[CapturedFrame]):
         changes: DropOldestQueue[TrackChanges | Posterior],
         detector: FaceDetector,
         align: AlignParams,
-        params: FaceTrackingParams,
+        params: PipelineConfig,
         processed: RateMeter,
     ) -> None:
         super().__init__("faces", frames, outputs=[crops])
         self.crops, self.changes = crops, changes
         self.detector, self.align, self.params = detector, align, params
-        self.tracker = IouTracker(params.iou_threshold, params.max_age, params.min_hits, capacity=params.max_faces)
+        self.tracker = IouTracker(params)
         self.faces_dropped = 0
         self.processed = processed
         self.detect_ms = PeriodPercentiles()

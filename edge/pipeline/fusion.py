@@ -2,7 +2,7 @@
 
 Per track, the newest face posterior and the newest speech posterior are fused when they were
 captured within ``tolerance_s`` of each other and the speech can be attributed to the track, by
-``edge.fusion.fuse``: the model-level fusion head on their embeddings when one is loaded
+``edge.fusion.decision.fuse``: the model-level fusion head on their embeddings when one is loaded
 (``fusion`` "model"), else decision-level fusion ("decision"); otherwise the modality at hand
 alone ("face_only", "speech_only"). Events and state say which. Speech is
 attributed to a face only when exactly one face is tracked (``sole_face``); with several faces,
@@ -26,28 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from edge.config.schema import Config
 from edge.events.sink import Sink
-from edge.fusion import MODALITIES, EmbeddingFusion, fuse
+from edge.fusion.decision import MODALITIES, EmbeddingFusion, decision_weights, fuse
+from edge.fusion.smoothing import EmotionSmoother, Smoothed
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles
-from edge.smoothing import EmotionSmoother, Smoothed, SmoothingParams
 from edge.taxonomy import EMOTIONS
 
 VOICE_TRACK = 0
-
-
-@dataclass(frozen=True)
-class FusionParams:
-    """Time alignment, fusion weights, smoothing and publication periods."""
-
-    tolerance_s: float = 1.0
-    voice_timeout_s: float = 3.0
-    weights: tuple[tuple[str, float], ...] = (("face", 1.0), ("speech", 1.0))
-    smoothing: SmoothingParams = SmoothingParams()
-    state_interval_s: float = 5.0
-    stats_interval_s: float = 10.0
 
 
 @dataclass
@@ -75,7 +64,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         self,
         inbox: DropOldestQueue[TrackChanges | Posterior],
         sink: Sink,
-        params: FusionParams,
+        params: Config,
         speech_active: Callable[[], bool],
         stats_body: Callable[[], dict[str, Any]],
         clock: Callable[[], float] = time.monotonic,
@@ -92,7 +81,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         self.present: tuple[int, ...] = ()
         self.speech: Posterior | None = None
         now = clock()
-        self._next_state, self._next_stats = now + params.state_interval_s, now + params.stats_interval_s
+        self._next_state, self._next_stats = now + params.output.state_interval_s, now + params.output.stats_interval_s
 
     # --- inputs -------------------------------------------------------------------------------
     def process(self, batch: list[TrackChanges | Posterior]) -> None:
@@ -129,7 +118,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
 
     # --- fusion -------------------------------------------------------------------------------
     def _fuse(self, track_id: int, track: _Track, newest: Posterior) -> None:
-        tolerance = self.params.tolerance_s
+        tolerance = self.params.pipeline.fusion_tolerance_s
         face = track.face if track.face is not None and abs(track.face.t - newest.t) <= tolerance else None
         speech = self.speech if self.speech is not None and abs(self.speech.t - newest.t) <= tolerance else None
         sole_face = track_id != VOICE_TRACK and self.present == (track_id,)
@@ -145,8 +134,9 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         if speech is not None and (sole_face or track_id == VOICE_TRACK):
             inputs["speech"] = speech
             track.last_speech_t = speech.t
-        fused, method = fuse({name: p.probabilities for name, p in inputs.items()}, dict(self.params.weights),
-                             {name: p.embedding for name, p in inputs.items()}, self.head)
+        fused, method = fuse({name: p.probabilities for name, p in inputs.items()},
+                             decision_weights(self.params.pipeline), {name: p.embedding for name, p in inputs.items()},
+                             self.head)
         capture_ts = max(p.t for p in inputs.values())
         first = track.last is None
         track.last = track.smoother.update(fused)
@@ -196,16 +186,16 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             "speech_active": bool(self.speech_active()),
             "health": self.health(),
         })
-        self._next_state = self.clock() + self.params.state_interval_s
+        self._next_state = self.clock() + self.params.output.state_interval_s
 
     def _publish_stats(self) -> None:
         self.sink.publish("stats", self.stats_body())
-        self._next_stats = self.clock() + self.params.stats_interval_s
+        self._next_stats = self.clock() + self.params.output.stats_interval_s
 
     def tick(self) -> None:
         now = self.clock()
         voice = self.tracks.get(VOICE_TRACK)
-        if voice is not None and now - voice.last_speech_t > self.params.voice_timeout_s:
+        if voice is not None and now - voice.last_speech_t > self.params.pipeline.voice_timeout_s:
             del self.tracks[VOICE_TRACK]
             self._event("track_lost", VOICE_TRACK, voice, voice.last_speech_t)
         if now >= self._next_state:

@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from edge.capture.source import Captured, CapturedFrame, Emit, Source
+from edge.config.schema import Config
+from edge.detectors.face import FaceDetector
 from edge.events.sink import Sink
-from edge.features.faces import FaceDetector
-from edge.fusion import EmbeddingFusion
-from edge.pipeline.face import FaceClassifierStage, FaceTrackingParams, FaceTrackingStage
-from edge.pipeline.fusion import FusionParams, FusionStage
+from edge.fusion.decision import EmbeddingFusion
+from edge.pipeline.face import FaceClassifierStage, FaceTrackingStage
+from edge.pipeline.fusion import FusionStage
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
-from edge.pipeline.models import face_features, speech_features
+from edge.pipeline.model_inputs import face_features, speech_features
 from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.speech import SpeechStage
 from edge.pipeline.stage import Stage
@@ -34,18 +34,7 @@ from edge.runtime.backend import Backend
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class QueueSizes:
-    """Capacity of each bounded queue (items)."""
-
-    frames: int = 2
-    audio: int = 250
-    crops: int = 32
-    results: int = 512
-
-
-DEFAULT_FACES, DEFAULT_FUSION, DEFAULT_QUEUES = FaceTrackingParams(), FusionParams(), QueueSizes()
+DEFAULT_CONFIG = Config()
 
 
 class Pipeline:
@@ -60,18 +49,17 @@ class Pipeline:
         speech_model: Backend | None,
         detector: FaceDetector | None,
         fusion_head: EmbeddingFusion | None = None,
-        faces: FaceTrackingParams = DEFAULT_FACES,
-        fusion: FusionParams = DEFAULT_FUSION,
-        queues: QueueSizes = DEFAULT_QUEUES,
+        config: Config = DEFAULT_CONFIG,
         clock: Callable[[], float] = time.monotonic,
-        stall_s: float = 0.0,
     ) -> None:
-        """``stall_s``: a running source silent for longer is stalled (``service.stall_s``; 0: never)."""
+        """Settings from ``config``: ``[pipeline]`` (tracking, fusion, queues), ``[smoothing]``, the state and
+        stats periods of ``[output]``, and ``service.stall_s`` (a running source silent for longer is stalled)."""
         self.sources, self.sink, self.clock = list(sources), sink, clock
-        self.stall_s = stall_s
+        self.stall_s = config.service.stall_s
+        settings = config.pipeline
         self.started = clock()
         self._last_item: dict[str, float] = {}   # source name -> when it last delivered (or the start)
-        self.results: DropOldestQueue[TrackChanges | Posterior] = DropOldestQueue("results", queues.results)
+        self.results: DropOldestQueue[TrackChanges | Posterior] = DropOldestQueue("results", settings.result_queue)
         self.frames: DropOldestQueue[CapturedFrame] | None = None
         self.audio: DropOldestQueue[Any] | None = None
         self.crops: DropOldestQueue[CropJob] | None = None
@@ -82,16 +70,16 @@ class Pipeline:
         if face_model is not None:
             if detector is None:
                 raise ValueError("a face model needs a face detector")
-            self.frames = DropOldestQueue("frames", queues.frames)
-            self.crops = DropOldestQueue("crops", queues.crops)
+            self.frames = DropOldestQueue("frames", settings.frame_queue)
+            self.crops = DropOldestQueue("crops", settings.crop_queue)
             self.tracking = FaceTrackingStage(self.frames, self.crops, self.results, detector,
-                                              face_features(face_model), faces, self.frames_processed)
+                                              face_features(face_model), settings, self.frames_processed)
             self.face_cnn = FaceClassifierStage(self.crops, self.results, face_model)
         if speech_model is not None:
-            self.audio = DropOldestQueue("audio", queues.audio)
+            self.audio = DropOldestQueue("audio", settings.audio_queue)
             mfcc, vad = speech_features(speech_model)
             self.speech = SpeechStage(self.audio, self.results, speech_model, mfcc, vad)
-        self.fusion = FusionStage(self.results, sink, fusion, self._speech_active, self.stats_body, clock,
+        self.fusion = FusionStage(self.results, sink, config, self._speech_active, self.stats_body, clock,
                                   fusion_head, health=self.health)
 
     @property

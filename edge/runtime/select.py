@@ -21,13 +21,11 @@ from typing import Any
 from edge.errors import ModelFileError
 from edge.runtime.backend import Backend
 from edge.runtime.cuda_memory import open_cuda
+from edge.runtime.names import BACKENDS, PRECISIONS, PROVIDERS
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.runtime.tensorrt_backend import ENGINE_SUFFIX, TensorRTBackend, engine_filename, import_tensorrt
 from edge.sidecar import read_sidecar
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
-PROVIDERS = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
-PRECISIONS = ("int8", "fp16", "fp32")
 ORT_ENGINE_CACHE = "ort_trt_cache"
 
 

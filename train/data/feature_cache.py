@@ -35,14 +35,17 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from edge.config.schema import DetectorConfig, PipelineConfig
+from edge.detectors.face import Face, FaceDetector
+from edge.detectors.factory import create_detector
 from edge.errors import InputError
 from edge.features.alignment import AlignParams, align_face
 from edge.features.audio import load_audio
-from edge.features.faces import DEFAULT_DETECTOR, Face, FaceDetector
 from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import MfccParams, mfcc_windows, window_times
 from edge.features.vad import VadParams, speech_segments, trim_silence
 from edge.features.video import open_clip
+from edge.models import DETECTOR_MODEL
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.ravdess import RavdessTake
 
@@ -51,29 +54,15 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 ITEMS = "items"
-DEFAULT_KEY_FACE_RADIUS = 5
 
 
-@dataclass(frozen=True)
-class DetectorSettings:
-    """The face detector a cache was built with; the model is identified by its SHA-256."""
-
-    model_path: Path = DEFAULT_DETECTOR
-    score_threshold: float = 0.7
-    nms_threshold: float = 0.3
-    top_k: int = 50
-    max_side: int = 640
-
-    def to_dict(self) -> dict[str, Any]:
-        settings = asdict(self)
-        del settings["model_path"]
-        settings["model_name"] = Path(self.model_path).name
-        settings["model_sha256"] = hashlib.sha256(Path(self.model_path).read_bytes()).hexdigest()
-        return settings
-
-    def create(self) -> FaceDetector:
-        return FaceDetector(self.model_path, self.score_threshold, self.nms_threshold, self.top_k,
-                            self.max_side)
+def detector_record(detector: DetectorConfig) -> dict[str, Any]:
+    """The detector settings a cache is keyed on; the model is identified by its name and SHA-256."""
+    settings = asdict(detector)
+    path = Path(detector.model or DETECTOR_MODEL)
+    settings["model"] = path.name
+    settings["model_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return settings
 
 
 @dataclass(frozen=True)
@@ -96,9 +85,9 @@ class AvCacheSpec:
     mfcc: MfccParams = field(default_factory=MfccParams)
     vad: VadParams = field(default_factory=VadParams)
     align: AlignParams = field(default_factory=AlignParams)
-    detector: DetectorSettings = field(default_factory=DetectorSettings)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
     every_nth: int = 1
-    key_face_radius: int = DEFAULT_KEY_FACE_RADIUS
+    key_face_radius: int = PipelineConfig().key_face_radius   # the daemon's, so training sees its key faces
     kind = "av"
 
     def __post_init__(self) -> None:
@@ -110,7 +99,7 @@ class AvCacheSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"format": CACHE_FORMAT, "kind": self.kind, "mfcc": self.mfcc.to_dict(),
                 "vad": self.vad.to_dict(), "align": self.align.to_dict(),
-                "detector": self.detector.to_dict(), "every_nth": self.every_nth,
+                "detector": detector_record(self.detector), "every_nth": self.every_nth,
                 "key_face_radius": self.key_face_radius}
 
 
@@ -196,7 +185,7 @@ class _ItemWriter:
 
     def __init__(self, spec: CacheSpec) -> None:
         self.spec = spec
-        self.detector = spec.detector.create() if isinstance(spec, AvCacheSpec) else None
+        self.detector = create_detector(spec.detector) if isinstance(spec, AvCacheSpec) else None
 
     def __call__(self, take: RavdessTake, item_path: Path) -> str | None:
         """Write the item; return the reason instead when the take's features cannot be made."""

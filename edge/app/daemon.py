@@ -18,22 +18,15 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 
 from edge.capture import open_sources
-from edge.config import Config, ModelsConfig
-from edge.events.sink import Sink, make_sink
-from edge.features.faces import FaceDetector
-from edge.fusion_head import FusionHeadModel
-from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
-from edge.pipeline.face import FaceTrackingParams
-from edge.pipeline.fusion import FusionParams
-from edge.pipeline.models import load_model
-from edge.pipeline.pipeline import Pipeline, QueueSizes
-from edge.runtime.backend import Backend
+from edge.config.schema import Config
+from edge.events.factory import make_sink
+from edge.events.sink import Sink
+from edge.models.loading import load_models
+from edge.pipeline.pipeline import Pipeline
 from edge.service import notify
-from edge.smoothing import SmoothingParams
 
 log = logging.getLogger(__name__)
 
@@ -42,59 +35,13 @@ PAYLOADS_LOST = 3
 """Exit status of a run that ended cleanly but could not deliver every payload (broker away, buffer full)."""
 
 
-def _model(path: Path, models: ModelsConfig) -> Backend:
-    return load_model(path, models.backend, models.providers, models.threads)
-
-
-def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:
-    """The fusion head to use, checked against the speech and face models; None for decision-level fusion.
-
-    That is ``models.fusion``, or the shipped head when the speech and face models are the shipped
-    ones; none when ``models.model_fusion`` is false. With only one modality coming in, the head
-    could never run: it is not loaded (with a warning when ``models.fusion`` names one).
-    """
-    path = models.fusion or shipped_fusion_head(models.speech, models.face)
-    if not models.model_fusion or path is None:
-        return None
-    if speech is None or face is None:
-        if models.fusion is not None:
-            log.warning("models.fusion is set, but the sources bring only %s: fusing at the decision level",
-                        "video" if speech is None else "audio")
-        return None
-    return FusionHeadModel(_model(path, models), speech=speech, face=face)
-
-
 def build_pipeline(config: Config, sink: Sink) -> Pipeline:
     """Sources, models and stages as ``config`` says (models only for the modalities the sources bring)."""
     sources = open_sources(config.source.video, config.source.audio, config.source.realtime, config.source.loop)
-    video = any(source.video for source in sources)
-    audio = any(source.audio for source in sources)
-    settings = config.pipeline
-    faces = FaceTrackingParams(
-        detect_every=settings.detect_every, max_faces=settings.max_faces, key_face_radius=settings.key_face_radius,
-        iou_threshold=settings.track_iou, max_age=settings.track_max_age, min_hits=settings.track_min_hits,
-    )
-    smoothing = SmoothingParams(alpha=config.smoothing.ema_alpha, margin=config.smoothing.hysteresis,
-                                hold=config.smoothing.hold)
-    fusion = FusionParams(
-        tolerance_s=settings.fusion_tolerance_s, voice_timeout_s=settings.voice_timeout_s,
-        weights=(("face", settings.face_weight), ("speech", settings.speech_weight)), smoothing=smoothing,
-        state_interval_s=config.output.state_interval_s, stats_interval_s=config.output.stats_interval_s,
-    )
-    face = _model(config.models.face or FACE_MODEL, config.models) if video else None
-    speech = _model(config.models.speech or SPEECH_MODEL, config.models) if audio else None
-    return Pipeline(
-        sources,
-        sink,
-        face_model=face,
-        speech_model=speech,
-        detector=FaceDetector() if video else None,
-        fusion_head=fusion_head(config.models, speech, face),
-        faces=faces,
-        fusion=fusion,
-        queues=QueueSizes(frames=settings.frame_queue, audio=settings.audio_queue),
-        stall_s=config.service.stall_s,
-    )
+    models = load_models(config, video=any(source.video for source in sources),
+                         audio=any(source.audio for source in sources))
+    return Pipeline(sources, sink, face_model=models.face, speech_model=models.speech, detector=models.detector,
+                    fusion_head=models.fusion_head, config=config)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 Images: faces are detected, aligned and classified (or, with ``face_crops``, the image is taken as
 an aligned face crop). Audio: silence is trimmed, 1 s MFCC windows are classified and their
-posteriors averaged. Video: both, fused by the daemon's rule (``edge.fusion.fuse``): with a fusion
+posteriors averaged. Video: both, fused by the daemon's rule (``edge.fusion.decision.fuse``): with a fusion
 head, the head's mean posterior over every pair of a speech window and a key face; without one, or
 with one modality, the decision-level fusion of the modalities' mean posteriors. Every result is a
 JSON-ready dict with the fused label and posterior (7 emotions), how it was fused, and the label
@@ -11,25 +11,25 @@ and posterior per modality.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from edge.config.schema import Config
+from edge.detectors.face import Face
 from edge.errors import InputError, NoAudioStreamError, NoVideoStreamError
 from edge.features.alignment import AlignParams, align_face
 from edge.features.audio import load_audio
-from edge.features.faces import FaceDetector
 from edge.features.keyfaces import key_face_indices
 from edge.features.media import check_file
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, trim_silence
 from edge.features.video import iter_video_frames, open_clip
-from edge.fusion import EmbeddingFusion, fuse, softmax, to_emotions
-from edge.runtime.backend import Backend
-from edge.sidecar import check_features
+from edge.fusion.decision import decision_weights, fuse, softmax, to_emotions
+from edge.models.loading import Models
+from edge.pipeline.model_inputs import face_features, speech_features
 from edge.taxonomy import EMOTIONS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -42,36 +42,32 @@ def _posterior_record(posterior: np.ndarray, labels: tuple[str, ...] | list[str]
     }
 
 
-@dataclass(frozen=True)
-class ClassifySettings:
-    """Frame sampling, key faces and fusion weights for video; crop handling for images."""
-
-    every_nth: int = 1
-    key_face_radius: int = 5
-    fusion_weights: tuple[tuple[str, float], ...] = (("speech", 1.0), ("face", 1.0))
-    face_crops: bool = False
-
-
 class Classifier:
-    """Runs the speech and face models over files; either model may be absent."""
+    """Runs the speech and face models of ``models`` over files; either model may be absent.
 
-    def __init__(
-        self,
-        speech: Backend | None,
-        face: Backend | None,
-        detector: FaceDetector,
-        settings: ClassifySettings,
-        fusion_head: EmbeddingFusion | None = None,
-    ) -> None:
-        self.speech, self.face, self.detector, self.settings = speech, face, detector, settings
-        self.fusion_head = fusion_head
-        self.mfcc = MfccParams(**speech.sidecar.features["mfcc"]) if speech else MfccParams()
-        self.vad = VadParams(**speech.sidecar.features["vad"]) if speech else VadParams()
-        self.align = AlignParams(**face.sidecar.features["align"]) if face else AlignParams()
-        if speech:
-            check_features(speech.sidecar, {"mfcc": self.mfcc.to_dict(), "vad": self.vad.to_dict()}, speech.artifact)
-        if face:
-            check_features(face.sidecar, {"align": self.align.to_dict()}, face.artifact)
+    ``config`` gives the key-face radius and the decision-fusion weights (``[pipeline]``, as in the
+    daemon); ``every_nth`` samples video frames; with ``face_crops`` images are taken as aligned
+    face crops (no detection).
+    """
+
+    def __init__(self, models: Models, config: Config, every_nth: int = 1, face_crops: bool = False) -> None:
+        if every_nth < 1:
+            raise InputError(f"every_nth must be at least 1, got {every_nth}")
+        self.speech, self.face, self.fusion_head = models.speech, models.face, models.fusion_head
+        if self.face is not None and models.detector is None:
+            raise InputError("a face model needs a face detector")
+        self.detector = models.detector
+        self.every_nth, self.face_crops = every_nth, face_crops
+        self.config = config
+        self.key_face_radius = config.pipeline.key_face_radius
+        self.weights = decision_weights(config.pipeline)
+        self.mfcc, self.vad = speech_features(self.speech) if self.speech else (MfccParams(), VadParams())
+        self.align = face_features(self.face) if self.face else AlignParams()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces the configured detector finds in ``image``."""
+        assert self.detector is not None
+        return self.detector.detect(image)
 
     def _face_outputs(self, crops: np.ndarray) -> dict[str, np.ndarray]:
         assert self.face is not None
@@ -93,7 +89,7 @@ class Classifier:
             return None
         if not crops:
             return {"label": None, "reason": "no face found", "frames": frames, "faces": 0}
-        keys = key_face_indices(crops, self.settings.key_face_radius)
+        keys = key_face_indices(crops, self.key_face_radius)
         outputs = self._face_outputs(np.stack([crops[i] for i in keys]))
         mean = softmax(outputs["logits"]).mean(axis=0)
         return {**_posterior_record(mean, self.face.sidecar.labels), "frames": frames, "faces": len(crops),
@@ -105,11 +101,11 @@ class Classifier:
         image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
         if image is None:
             raise InputError(f"{path}: not a readable image (OpenCV cannot decode it)")
-        if self.settings.face_crops:
+        if self.face_crops:
             size = self.align.crop_size
             crops = [cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (size, size), interpolation=cv2.INTER_AREA)]
         else:
-            crops = [align_face(image, f.landmarks, self.align) for f in self.detector.detect(image)[:1]]
+            crops = [align_face(image, f.landmarks, self.align) for f in self.detect(image)[:1]]
         return {"modalities": {"face": self._crops_result(crops, 1)}}
 
     def _audio(self, path: Path) -> dict[str, Any]:
@@ -122,9 +118,9 @@ class Classifier:
         except NoAudioStreamError:
             speech = {"label": None, "reason": "the file has no audio track", "windows": 0} if self.speech else None
         crops, frames = [], 0
-        for frame in iter_video_frames(path, self.settings.every_nth):
+        for frame in iter_video_frames(path, self.every_nth):
             frames += 1
-            faces = self.detector.detect(frame.image)
+            faces = self.detect(frame.image)
             if faces:
                 crops.append(align_face(frame.image, faces[0].landmarks, self.align))
         return {"modalities": {"speech": speech, "face": self._crops_result(crops, frames)}}
@@ -149,7 +145,7 @@ class Classifier:
                 present[name] = to_emotions(posterior, backend.sidecar.labels)
         out: dict[str, Any] = {"path": str(path)}
         if present:
-            fused, method = fuse(present, dict(self.settings.fusion_weights), embeddings, self.fusion_head)
+            fused, method = fuse(present, self.weights, embeddings, self.fusion_head)
             out.update({**_posterior_record(fused, EMOTIONS), "fusion": method})
         else:
             out.update({"label": None, "reason": "no usable modality (no face and no speech found)"})

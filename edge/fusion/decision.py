@@ -3,7 +3,7 @@
 Each modality's posterior is first mapped onto ``EMOTIONS`` (RAVDESS ``calm`` adds to
 ``neutral``). ``decision_fusion`` is the normalised weighted sum of log-posteriors; with one
 modality present, the result is that modality's mapped posterior. ``fuse`` is the one rule the
-daemon and ``emotion-edge classify`` share: the model-level fusion head (``edge.fusion_head``)
+daemon and ``emotion-edge classify`` share: the model-level fusion head (``edge.fusion.head``)
 when one is loaded and both modalities brought an embedding, decision-level fusion otherwise.
 """
 
@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.config.schema import PipelineConfig
 from edge.taxonomy import EMOTIONS, mapping_matrix
 
 _FLOOR = 1e-6
@@ -22,7 +23,7 @@ MODALITIES = ("face", "speech")
 
 
 class EmbeddingFusion(Protocol):
-    """A model-level fusion of speech and face embeddings (``edge.fusion_head.FusionHeadModel``)."""
+    """A model-level fusion of speech and face embeddings (``edge.fusion.head.FusionHeadModel``)."""
 
     def posterior(self, speech: np.ndarray, face: np.ndarray) -> np.ndarray:
         """Posterior over ``EMOTIONS`` (7,) of one speech and one face embedding, or the mean posterior over
@@ -38,6 +39,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def to_emotions(posterior: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """A posterior over ``labels`` (or a batch of them) summed onto ``EMOTIONS``."""
     return np.asarray(posterior, dtype=np.float64) @ np.asarray(mapping_matrix(labels, EMOTIONS))
+
+
+def decision_weights(settings: PipelineConfig) -> dict[str, float]:
+    """The decision-fusion weight of each modality (``pipeline.face_weight``, ``pipeline.speech_weight``)."""
+    return {"face": settings.face_weight, "speech": settings.speech_weight}
 
 
 def decision_fusion(posteriors: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:

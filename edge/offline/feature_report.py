@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from edge.detectors.face import FaceDetector
 from edge.errors import NoVideoStreamError
 from edge.features.alignment import AlignParams, align_face
 from edge.features.audio import load_audio
-from edge.features.faces import FaceDetector
 from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import MfccParams, mfcc_windows, window_times
 from edge.features.vad import VadParams, speech_segments, trim_silence

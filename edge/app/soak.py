@@ -31,7 +31,7 @@ def sample(pid: int) -> dict[str, float]:
 
 def soak(run_args: list[str], seconds: float, interval: float = 5.0, warmup: float = 30.0) -> dict[str, Any]:
     """Run ``emotion-edge run <run_args>`` for ``seconds`` and summarise its samples (see the module docstring)."""
-    command = [sys.executable, "-m", "edge.cli", "run", *run_args]
+    command = [sys.executable, "-m", "edge.app.cli", "run", *run_args]
     with open(os.devnull, "w") as devnull:
         process = subprocess.Popen(command, stdout=devnull, stderr=subprocess.PIPE, text=True)
         started, samples = time.monotonic(), []

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import InputError
-from edge.fusion import softmax, to_emotions
+from edge.fusion.decision import softmax, to_emotions
 from edge.runtime.backend import Backend
 from edge.sidecar import ModelSidecar, SidecarError, SidecarMismatchError, lineage
 

@@ -1,8 +1,5 @@
-"""Loading the pipeline's models on the configured backend, and the feature settings their sidecars pin.
+"""What the pipeline feeds each model: the feature settings its sidecar pins, checked against the pipeline.
 
-Backends come from ``edge.runtime.select.load_backend`` (``auto``: a TensorRT engine file runs
-on TensorRT, an ONNX model on ONNX Runtime). Execution providers may be named short (``cpu``,
-``cuda``, ``tensorrt``) or by ONNX Runtime's names (``CPUExecutionProvider`` ...).
 The feature parameters (MFCC and VAD settings for speech, the crop alignment for faces) are read
 from each model's sidecar, so the device computes exactly the features the model was trained on;
 a sidecar that names settings this code does not know is refused with a message naming them.
@@ -10,24 +7,14 @@ a sidecar that names settings this code does not know is refused with a message 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from edge.features.alignment import AlignParams
 from edge.features.mfcc import MfccParams
 from edge.features.vad import VadParams
 from edge.runtime.backend import Backend
-from edge.runtime.select import PROVIDERS, load_backend
 from edge.sidecar import SidecarMismatchError, check_features
 from edge.taxonomy import EMOTIONS, to_emotion7
-
-_SHORT_NAMES = {full: short for short, full in PROVIDERS.items()}
-
-
-def load_model(path: Path, backend: str = "auto", providers: Sequence[str] = ("cpu",), threads: int = 0) -> Backend:
-    """The model at ``path`` on ``backend`` with ``providers`` (short or ONNX Runtime names)."""
-    return load_backend(path, backend, [_SHORT_NAMES.get(name, name) for name in providers], threads)
 
 
 def _params(model: Backend, section: str, cls: Any) -> Any:

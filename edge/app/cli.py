@@ -11,44 +11,48 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from edge.bench_latency import format_table, run_benchmark
+from edge.app.bench_latency import format_table, run_benchmark
+from edge.app.cli_support import run_main
+from edge.app.daemon import Daemon, shutdown_signals
+from edge.app.fleet import collect
+from edge.app.soak import soak
 from edge.capture import FILE_SCHEME
 from edge.capture.devices import list_cameras, list_microphones
-from edge.classify import IMAGE_SUFFIXES, Classifier, ClassifySettings
-from edge.cli_support import run_main
-from edge.config import Config, apply_overrides, check_config, load_config, parse_overrides
-from edge.daemon import Daemon, shutdown_signals
+from edge.config.loader import apply_overrides, load_config, parse_overrides
+from edge.config.render import check_config
+from edge.config.schema import Config
 from edge.demo import DEMO_CLIP
+from edge.detectors.factory import create_detector
 from edge.errors import InputError
 from edge.events.live import LIVE_HINT, LiveViewSink, rich_available
-from edge.feature_report import ReportSettings, describe_media
 from edge.features.alignment import AlignParams
-from edge.features.faces import DEFAULT_DETECTOR, FaceDetector
-from edge.fleet import collect
-from edge.fusion_head import FusionHeadModel
-from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
-from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from edge.soak import soak
-from edge.timeline import build_timeline
-from edge.timeline_plot import save_timeline_png
+from edge.models.loading import load_models
+from edge.offline.classify import IMAGE_SUFFIXES, Classifier
+from edge.offline.feature_report import ReportSettings, describe_media
+from edge.offline.timeline import build_timeline
+from edge.offline.timeline_plot import save_timeline_png
 
 DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
 
 
-def _add_face_sampling_options(parser: argparse.ArgumentParser, every_nth: int, key_face_radius: int) -> None:
-    """Options of the commands that detect faces in video: frame sampling, key faces, detector weights."""
+def _add_face_sampling_options(parser: argparse.ArgumentParser, every_nth: int) -> None:
+    """Options of the commands that detect faces in files: frame sampling, key faces, detector (config keys)."""
     parser.add_argument(
         "--every-nth", type=int, default=every_nth, help="video: detect faces on every Nth frame (default: %(default)s)"
     )
-    parser.add_argument(
-        "--key-face-radius",
-        type=int,
-        default=key_face_radius,
-        help="key faces: windows of 2r+1 faces shifted by r (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--detector", type=Path, default=DEFAULT_DETECTOR, help="YuNet ONNX weights (default: %(default)s)"
-    )
+    parser.add_argument("--key-face-radius", type=int, metavar="R",
+                        help="pipeline.key_face_radius: key faces from windows of 2r+1 faces shifted by r")
+    parser.add_argument("--detector", type=Path, metavar="ONNX", help="detector.model: YuNet ONNX weights")
+    parser.add_argument("--score-threshold", type=float, metavar="S",
+                        help="detector.score_threshold: minimum face detection score")
+    parser.add_argument("--config", type=Path, help="TOML configuration file whose settings apply (as for run)")
+    _add_set_option(parser, "override one config key, TOML value syntax (repeatable)")
+
+
+def _face_sampling_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
+    return {"pipeline.key_face_radius": ("--key-face-radius", args.key_face_radius),
+            "detector.model": ("--detector", args.detector),
+            "detector.score_threshold": ("--score-threshold", args.score_threshold)}
 
 
 def _add_features_command(commands: argparse._SubParsersAction) -> None:
@@ -65,24 +69,21 @@ def _add_features_command(commands: argparse._SubParsersAction) -> None:
         default=[DEMO_CLIP],
         help="audio or video files (default: the bundled RAVDESS clip %(default)s)",
     )
-    _add_face_sampling_options(parser, every_nth=3, key_face_radius=2)
+    _add_face_sampling_options(parser, every_nth=3)
     parser.add_argument(
         "--crop-size",
         type=int,
         default=AlignParams().crop_size,
         help="side of the aligned gray face crop in pixels, 48..64 (default: %(default)s)",
     )
-    parser.add_argument(
-        "--score-threshold", type=float, default=0.7, help="minimum face detection score (default: %(default)s)"
-    )
     parser.set_defaults(run=_run_features)
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    settings = ReportSettings(
-        align=AlignParams(crop_size=args.crop_size), every_nth=args.every_nth, key_face_radius=args.key_face_radius
-    )
-    detector = FaceDetector(args.detector, score_threshold=args.score_threshold)
+    config = with_flags(args, _face_sampling_flags(args))
+    settings = ReportSettings(align=AlignParams(crop_size=args.crop_size), every_nth=args.every_nth,
+                              key_face_radius=config.pipeline.key_face_radius)
+    detector = create_detector(config.detector, config.models)
     return _print_each(args.paths, lambda path: describe_media(path, settings, detector))
 
 
@@ -93,33 +94,27 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         description="For each file print its emotion label and posterior per class (7-class taxonomy), and for "
         "video the result of each modality and how they were fused (fusion: model, decision, face_only or "
         "speech_only, as in the daemon's events). Images: the first detected face is aligned and classified. Audio: "
-        "silence is trimmed and the 1 s MFCC windows' posteriors averaged. Video with --fusion-model: the head's "
-        "mean posterior over every pair of a speech window and a key face.",
+        "silence is trimmed and the 1 s MFCC windows' posteriors averaged. Video with a fusion head: the head's "
+        "mean posterior over every pair of a speech window and a key face. Models, backend, detector, key faces and "
+        "fusion weights come from the same configuration as the daemon's (--config, --set); the flags below set "
+        "single keys of it.",
     )
     parser.add_argument("paths", nargs="+", type=Path, help="image (jpg, png, ...), audio or video files")
-    parser.add_argument(
-        "--speech-model",
-        type=Path,
-        default=SPEECH_MODEL,
-        help="speech ONNX model with its .json sidecar (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--face-model",
-        type=Path,
-        default=FACE_MODEL,
-        help="face ONNX model with its .json sidecar (default: %(default)s)",
-    )
+    parser.add_argument("--speech-model", type=Path, metavar="ONNX",
+                        help="models.speech: speech model with its .json sidecar (default: the shipped one)")
+    parser.add_argument("--face-model", type=Path, metavar="ONNX",
+                        help="models.face: face model with its .json sidecar (default: the shipped one)")
     parser.add_argument(
         "--fusion-model",
         type=Path,
-        help="model-level fusion head (fusion_head.onnx of `emotion-export onnx --fusion`) made for these speech and "
-        "face models: video with speech and a face is fused by it (default: the shipped head with the shipped "
-        "models, decision-level fusion with others)",
+        metavar="ONNX",
+        help="models.fusion: model-level fusion head (fusion_head.onnx of `emotion-export onnx --fusion`) made for "
+        "these speech and face models (default: the shipped head with the shipped models; this release ships none)",
     )
     parser.add_argument(
         "--decision-fusion",
         action="store_true",
-        help="fuse video at the decision level (weighted log-posteriors) even where a fusion head is available",
+        help="models.model_fusion = false: fuse at the decision level even where a fusion head is available",
     )
     parser.add_argument("--no-speech", action="store_true", help="do not run the speech model")
     parser.add_argument("--no-face", action="store_true", help="do not run the face model")
@@ -128,7 +123,7 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="images are already aligned face crops (e.g. FER2013): skip face detection",
     )
-    _add_face_sampling_options(parser, every_nth=1, key_face_radius=5)
+    _add_face_sampling_options(parser, every_nth=1)
     parser.add_argument(
         "--timeline",
         type=Path,
@@ -136,31 +131,30 @@ def _add_classify_command(commands: argparse._SubParsersAction) -> None:
         help="also draw face (per track), speech and fused posteriors over time, key faces and voiced segments "
         "marked, as a PNG (one video file; needs the plots extra)",
     )
-    parser.add_argument(
-        "--speech-weight", type=float, default=1.0, help="decision fusion weight of speech (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--face-weight", type=float, default=1.0, help="decision fusion weight of faces (default: %(default)s)"
-    )
+    parser.add_argument("--speech-weight", type=float, metavar="W",
+                        help="pipeline.speech_weight: decision fusion weight of speech")
+    parser.add_argument("--face-weight", type=float, metavar="W",
+                        help="pipeline.face_weight: decision fusion weight of faces")
     parser.set_defaults(run=_run_classify)
 
 
-def _run_classify(args: argparse.Namespace) -> int:
-    settings = ClassifySettings(
-        every_nth=args.every_nth,
-        key_face_radius=args.key_face_radius,
-        face_crops=args.face_crops,
-        fusion_weights=(("speech", args.speech_weight), ("face", args.face_weight)),
-    )
-    speech = None if args.no_speech else OnnxRuntimeBackend(args.speech_model)
-    face = None if args.no_face else OnnxRuntimeBackend(args.face_model)
-    head = None
-    if args.fusion_model is not None and (speech is None or face is None):
+def classify_config(args: argparse.Namespace) -> Config:
+    """The configuration ``emotion-edge classify`` uses: file, then --set, then the flags that name keys."""
+    if args.fusion_model is not None and (args.no_speech or args.no_face):
         raise InputError("--fusion-model fuses speech and faces: it cannot be used with --no-speech or --no-face")
-    head_path = args.fusion_model or shipped_fusion_head(args.speech_model, args.face_model)
-    if head_path is not None and speech is not None and face is not None and not args.decision_fusion:
-        head = FusionHeadModel(OnnxRuntimeBackend(head_path), speech=speech, face=face)
-    classifier = Classifier(speech, face, FaceDetector(args.detector), settings, head)
+    flags = {**_face_sampling_flags(args),
+             "models.speech": ("--speech-model", args.speech_model), "models.face": ("--face-model", args.face_model),
+             "models.fusion": ("--fusion-model", args.fusion_model),
+             "models.model_fusion": ("--decision-fusion", False if args.decision_fusion else None),
+             "pipeline.speech_weight": ("--speech-weight", args.speech_weight),
+             "pipeline.face_weight": ("--face-weight", args.face_weight)}
+    return with_flags(args, flags)
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    config = classify_config(args)
+    models = load_models(config, video=not args.no_face, audio=not args.no_speech)
+    classifier = Classifier(models, config, every_nth=args.every_nth, face_crops=args.face_crops)
     if args.timeline is not None:
         if len(args.paths) != 1 or args.paths[0].suffix.lower() in IMAGE_SUFFIXES:
             raise InputError("--timeline draws one video file: give exactly one video path")

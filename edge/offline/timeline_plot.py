@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from edge.errors import InputError
+from edge.offline.timeline import Timeline
 from edge.taxonomy import EMOTIONS
-from edge.timeline import Timeline
 
 PLOTS_HINT = "the timeline needs matplotlib: pip install 'emotion-edge[plots]' (in a checkout: script/setup plots)"
 

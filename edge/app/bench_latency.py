@@ -22,8 +22,8 @@ from typing import Any
 
 import onnxruntime
 
-from edge.config import Config
-from edge.daemon import Daemon
+from edge.app.daemon import Daemon
+from edge.config.schema import Config
 from edge.events.envelope import Envelope
 from edge.events.jsonlines import JsonLinesSink
 

@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import OutputConfig
+from edge.config.schema import OutputConfig
 from edge.errors import InputError
 from edge.events.homeassistant import sensor_state
 from edge.events.mqtt import authenticate, broker_address

@@ -1,9 +1,10 @@
 """Temporal smoothing of one track's posteriors: an exponential moving average plus label hysteresis.
 
-The smoothed posterior is ``s = alpha * p + (1 - alpha) * s`` (the first posterior is taken as
-is). The reported label starts as the first posterior's argmax and switches to another label only
-when that label leads the smoothed posterior and beats the current label's smoothed probability
-by more than ``margin`` on ``hold`` consecutive updates. Pure: no clocks, no I/O.
+The smoothed posterior is ``s = ema_alpha * p + (1 - ema_alpha) * s`` (the first posterior is
+taken as is). The reported label starts as the first posterior's argmax and switches to another
+label only when that label leads the smoothed posterior and beats the current label's smoothed
+probability by more than ``hysteresis`` on ``hold`` consecutive updates (``[smoothing]`` in the
+configuration). Pure: no clocks, no I/O.
 """
 
 from __future__ import annotations
@@ -12,22 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SmoothingParams:
-    """EMA weight of the newest posterior, and the hysteresis margin and hold (consecutive updates)."""
-
-    alpha: float = 0.3
-    margin: float = 0.1
-    hold: int = 2
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
-        if not 0.0 <= self.margin <= 1.0:
-            raise ValueError(f"smoothing margin must be in [0, 1], got {self.margin}")
-        if self.hold < 1:
-            raise ValueError(f"smoothing hold must be at least 1, got {self.hold}")
+from edge.config.schema import SmoothingConfig
 
 
 @dataclass(frozen=True)
@@ -47,7 +33,7 @@ class Smoothed:
 class EmotionSmoother:
     """EMA and hysteresis over one track's posteriors (see the module docstring)."""
 
-    def __init__(self, params: SmoothingParams = SmoothingParams()) -> None:
+    def __init__(self, params: SmoothingConfig) -> None:
         self.params = params
         self._posterior: np.ndarray | None = None
         self._label = -1
@@ -68,10 +54,11 @@ class EmotionSmoother:
             return Smoothed(self._posterior.copy(), self._label, changed=True)
         if p.shape != self._posterior.shape:
             raise ValueError(f"posterior of shape {p.shape} given, the track's posteriors have {self._posterior.shape}")
-        alpha = self.params.alpha
+        alpha = self.params.ema_alpha
         self._posterior = alpha * p + (1.0 - alpha) * self._posterior
         leader = int(np.argmax(self._posterior))
-        ahead = leader != self._label and self._posterior[leader] - self._posterior[self._label] > self.params.margin
+        lead = self._posterior[leader] - self._posterior[self._label]
+        ahead = leader != self._label and lead > self.params.hysteresis
         if not ahead:
             self._candidate, self._streak = -1, 0
         elif leader == self._candidate:

@@ -4,9 +4,9 @@ The same models and features as ``classify``, kept per time step instead of aver
 sampled frame's faces are followed by the daemon's IoU tracker and each tracked face is aligned
 and classified; the voiced audio (VAD) is cut into the model's MFCC windows, each placed at its
 centre time; each face posterior is fused with the speech window nearest in time (within
-``FUSION_TOLERANCE_S``) by the daemon's rule (``edge.fusion.fuse``). Key faces (per track, the
+``pipeline.fusion_tolerance_s``) by the daemon's rule (``edge.fusion.decision.fuse``). Key faces (per track, the
 medoids ``classify`` averages) and the voiced segments are recorded so that the picture can mark
-them. ``edge.timeline_plot`` draws it.
+them. ``edge.offline.timeline_plot`` draws it.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.classify import Classifier
 from edge.errors import NoAudioStreamError
 from edge.features.alignment import align_face
 from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import mfcc_windows, window_times
 from edge.features.vad import speech_segments, trim_silence
 from edge.features.video import iter_video_frames, open_clip
-from edge.fusion import fuse, softmax, to_emotions
-from edge.tracking import IouTracker
-
-FUSION_TOLERANCE_S = 0.5
+from edge.fusion.decision import fuse, softmax, to_emotions
+from edge.offline.classify import Classifier
+from edge.pipeline.tracking import IouTracker
 
 
 @dataclass
@@ -81,15 +79,16 @@ def build_timeline(classifier: Classifier, path: str | Path) -> Timeline:
     """The posteriors over time of a video file (see the module docstring)."""
     path = Path(path)
     speech_times, speech, voiced, speech_embeddings = _speech_series(classifier, path)
-    tracker = IouTracker()
+    settings = classifier.config.pipeline
+    tracker = IouTracker(settings)
     series: dict[int, TrackSeries] = {}
     crops: dict[int, list[np.ndarray]] = {}
     end = 0.0
-    for frame in iter_video_frames(path, classifier.settings.every_nth):
+    for frame in iter_video_frames(path, classifier.every_nth):
         end = frame.pts
         if classifier.face is None:
             continue
-        for track in tracker.update(classifier.detector.detect(frame.image), frame.pts).matched:
+        for track in tracker.update(classifier.detect(frame.image), frame.pts).matched:
             crop = align_face(frame.image, track.face.landmarks, classifier.align)
             crops.setdefault(track.track_id, []).append(crop)
             entry = series.setdefault(track.track_id, TrackSeries(track.track_id))
@@ -104,14 +103,14 @@ def build_timeline(classifier: Classifier, path: str | Path) -> Timeline:
             present, vectors = {"face": face}, {"face": None if embeddings is None else embeddings[i]}
             if len(speech_times):
                 nearest = int(np.argmin(np.abs(speech_times - t)))
-                if abs(speech_times[nearest] - t) <= FUSION_TOLERANCE_S:
+                if abs(speech_times[nearest] - t) <= settings.fusion_tolerance_s:
                     present["speech"] = speech[nearest]
                     vectors["speech"] = None if speech_embeddings is None else speech_embeddings[nearest]
-            fused, method = fuse(present, dict(classifier.settings.fusion_weights), vectors, classifier.fusion_head)
+            fused, method = fuse(present, classifier.weights, vectors, classifier.fusion_head)
             entry.face.append(face)
             entry.fused.append(fused)
             entry.fusion.append(method)
-        entry.key_faces = key_face_indices(track_crops, classifier.settings.key_face_radius)
+        entry.key_faces = key_face_indices(track_crops, classifier.key_face_radius)
     duration = max([end, *(b for _, b in voiced)])
     return Timeline(path=path, duration=duration, tracks=[series[k] for k in sorted(series)],
                     speech_times=speech_times, speech=speech, voiced=voiced, speech_embeddings=speech_embeddings)

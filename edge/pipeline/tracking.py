@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from edge.features.faces import Face
+from edge.config.schema import PipelineConfig
+from edge.detectors.face import Face
 
 
 def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
@@ -63,18 +64,12 @@ class TrackerUpdate:
 class IouTracker:
     """Stable ids for faces over detection rounds (see the module docstring)."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_age: int = 3, min_hits: int = 2,
-                 capacity: int | None = None) -> None:
-        if not 0.0 < iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-        if max_age < 0 or min_hits < 1:
-            raise ValueError(f"max_age must be >= 0 and min_hits >= 1, got {max_age} and {min_hits}")
-        self.iou_threshold = iou_threshold
-        self.max_age = max_age
-        self.min_hits = min_hits
-        if capacity is not None and capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.capacity = capacity
+    def __init__(self, settings: PipelineConfig) -> None:
+        """``track_iou``, ``track_max_age``, ``track_min_hits`` and ``max_faces`` (the capacity) of ``settings``."""
+        self.iou_threshold = settings.track_iou
+        self.max_age = settings.track_max_age
+        self.min_hits = settings.track_min_hits
+        self.capacity = settings.max_faces
         self._tracks: list[Track] = []
         self._next_id = 1
 

@@ -1,0 +1,74 @@
+"""The face-detector interface every detector implements, the ``Face`` it returns, and the frame check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from edge.errors import InputError
+
+# YuNet's landmark order, which every detector returns. "Right" is the subject's right, which lies on
+# the image's left (smaller x) for a face looking at the camera.
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face in the pixel coordinates of the frame it was found in.
+
+    box is (x, y, w, h) float32; landmarks is (5, 2) float32 (x, y) in LANDMARK_NAMES order.
+    Both arrays are read-only.
+    """
+
+    box: np.ndarray
+    score: float
+    landmarks: np.ndarray
+
+
+def make_face(box: np.ndarray, score: float, landmarks: np.ndarray) -> Face:
+    """A ``Face`` holding read-only float32 copies of ``box`` (4,) and ``landmarks`` (5, 2)."""
+    box = np.array(box, dtype=np.float32).reshape(4)
+    landmarks = np.array(landmarks, dtype=np.float32).reshape(5, 2)
+    box.setflags(write=False)
+    landmarks.setflags(write=False)
+    return Face(box=box, score=float(score), landmarks=landmarks)
+
+
+class FaceDetector(Protocol):
+    """Faces in a frame: ``detect`` takes a BGR or gray uint8 frame and returns them highest score first.
+
+    An instance is used by one thread at a time.
+    """
+
+    def detect(self, frame: np.ndarray) -> list[Face]: ...
+
+
+def check_frame(frame: np.ndarray) -> None:
+    """Raise InputError unless frame is an HxW (gray) or HxWx3 (BGR) uint8 image with pixels."""
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"a frame must be a numpy array, got {type(frame).__name__}")
+    shape_ok = frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)
+    if not shape_ok or frame.dtype != np.uint8 or frame.size == 0:
+        raise InputError(
+            f"a frame must be an HxW or HxWx3 uint8 image, got shape {frame.shape} dtype {frame.dtype}"
+        )
+
+
+def shrunk_bgr(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """(BGR image whose longer side is at most ``max_side``, (2,) float32 factor back to frame pixels).
+
+    The frame is checked first; gray frames are expanded to BGR; larger frames are shrunk with
+    area interpolation (a detector's cost grows with the pixel count).
+    """
+    check_frame(frame)
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    height, width = frame.shape[:2]
+    shrink = min(1.0, max_side / max(height, width))
+    size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+    if size != (width, height):
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    return frame, np.array([width / size[0], height / size[1]], dtype=np.float32)

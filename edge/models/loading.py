@@ -1,0 +1,66 @@
+"""Loading what the configuration names: the models on their backend, the fusion head, the face detector.
+
+The daemon and ``emotion-edge classify`` both assemble their models here, from the same
+``Config``, so a setting (backend, providers, detector, fusion head) means the same in both.
+Only the modalities asked for are loaded: no face model or detector without video, no speech
+model without audio.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.config.schema import Config, ModelsConfig
+from edge.detectors.face import FaceDetector
+from edge.detectors.factory import create_detector
+from edge.fusion.head import FusionHeadModel
+from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
+from edge.runtime.backend import Backend
+from edge.runtime.select import load_backend
+
+log = logging.getLogger(__name__)
+DEFAULT_MODELS = ModelsConfig()
+
+
+@dataclass(frozen=True)
+class Models:
+    """The loaded models of one run; ``None`` where a modality is not used."""
+
+    speech: Backend | None
+    face: Backend | None
+    detector: FaceDetector | None
+    fusion_head: FusionHeadModel | None
+
+
+def load_model(path: Path, models: ModelsConfig = DEFAULT_MODELS) -> Backend:
+    """The model at ``path`` on the backend, providers and threads of ``[models]``."""
+    return load_backend(path, models.backend, models.providers, models.threads)
+
+
+def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:
+    """The fusion head to use, checked against the speech and face models; None for decision-level fusion.
+
+    That is ``models.fusion``, or the shipped head when the speech and face models are the shipped
+    ones; none when ``models.model_fusion`` is false. With only one modality coming in, the head
+    could never run: it is not loaded (with a warning when ``models.fusion`` names one).
+    """
+    path = models.fusion or shipped_fusion_head(models.speech, models.face)
+    if not models.model_fusion or path is None:
+        return None
+    if speech is None or face is None:
+        if models.fusion is not None:
+            log.warning("models.fusion is set, but only %s is used: fusing at the decision level",
+                        "video" if speech is None else "audio")
+        return None
+    return FusionHeadModel(load_model(path, models), speech=speech, face=face)
+
+
+def load_models(config: Config, *, video: bool, audio: bool) -> Models:
+    """The speech model (with ``audio``), the face model and detector (with ``video``) and the fusion head."""
+    models = config.models
+    face = load_model(models.face or FACE_MODEL, models) if video else None
+    speech = load_model(models.speech or SPEECH_MODEL, models) if audio else None
+    detector = create_detector(config.detector, models) if video else None
+    return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face))
