@@ -29,8 +29,8 @@ from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256
 from export.onnx_export import HEAD_OUTPUTS, OPSET
 from export.ship import ShippedModel, ship
-from train.fusion_data import Encoder, encode, load_face_encoder, load_speech_encoder
-from train.fusion_training import load_fusion_head
+from train.fusion.data import Encoder, encode, load_face_encoder, load_speech_encoder
+from train.fusion.training import load_fusion_head
 
 EMBEDDING_TOLERANCE = 1e-3
 NAME = "fusion_head"

@@ -18,12 +18,8 @@ percentile per call for each batch size. Results go to ``report.json`` and ``rep
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,20 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime
 
-from calibration.builder import DEFAULT_PER_CLASS
 from edge.errors import InputError
-from edge.models import FACE_MODEL, SPEECH_MODEL
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import ModelSidecar, file_sha256, write_sidecar
 from edge.taxonomy import RAVDESS_LABELS, to_emotion7
 from export.calibration_data import speech_calibration
-from export.quantize import METHODS, QuantizeSettings, int8_path, quantize_qdq
+from export.quantize import QuantizeSettings, int8_path, quantize_qdq
 from train.data.feature_cache import load_av_cache, load_speech_cache
 from train.data.image_folder import index_image_folder, load_images
 from train.metrics import clip_votes, vote
-from train.reports import print_table, save_json
 
 MAX_DROP_POINTS = 1.0
 MIN_AGREEMENT = 0.97
@@ -224,83 +216,9 @@ def markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _sample_inputs(pair: ModelPair) -> np.ndarray:
-    """One seeded uniform input of the model's shape (these CNNs take the same time whatever the values)."""
-    scale = 255.0 if pair.fp32.sidecar.kind == "face" else 1.0
-    return (np.random.default_rng(0).random((1, *_sample_shape(pair))) * scale).astype(np.float32)
 
 
-def _pair(path: Path, needed_for: str, threads: int) -> ModelPair:
-    if not path.is_file() or not int8_path(path).is_file():
-        raise InputError(f"{needed_for} needs {path} and {int8_path(path).name} (`emotion-export onnx` and `int8`)")
-    return ModelPair.open(path, threads=threads)
 
 
-def _run(args: argparse.Namespace) -> int:
-    accuracy: list[dict[str, Any]] = []
-    if args.fer_test:
-        accuracy += fer_rows(_pair(args.face, "--fer-test", args.threads), args.fer_test)
-    if args.speech_cv:
-        if not args.speech_cache:
-            raise InputError("--speech-cv needs --speech-cache (the cache its folds were trained on)")
-        args.out.mkdir(parents=True, exist_ok=True)
-        settings = QuantizeSettings(method=args.method, float_input_layers=not args.int8_input_layers)
-        accuracy += fold_rows(args.speech_cv, args.speech_cache, args.out, settings, args.per_class, args.seed)
-    if args.av_cache:
-        accuracy += av_rows(_pair(args.face, "--av-cache", args.threads),
-                            _pair(args.speech, "--av-cache", args.threads), args.av_cache)
-    present = [path for path in (args.speech, args.face) if path.is_file() and int8_path(path).is_file()]
-    for path in {args.speech, args.face} - set(present) if args.latency else ():
-        print(f"latency: {path} or its INT8 twin is missing, left out")
-    pairs = [ModelPair.open(path, threads=args.threads) for path in present] if args.latency else []
-    latency = latency_rows(pairs, {p.name: _sample_inputs(p) for p in pairs}, args.batches, args.repeats)
-    if accuracy:
-        print_table(accuracy, ACCURACY_COLUMNS, title="INT8 QDQ vs FP32 (ONNX Runtime, CPU)", digits=4)
-    if latency:
-        print_table(latency, LATENCY_COLUMNS,
-                    title=f"ONNX Runtime CPU latency, {args.threads} thread(s), ms per call")
-    machine = {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-               "onnxruntime": onnxruntime.__version__, "threads": args.threads}
-    command = "emotion-export " + " ".join(sys.argv[1:])
-    save_json(args.out / "report.json", {"command": command, "machine": machine,
-                                         "target": {"max_drop_points": MAX_DROP_POINTS, "min_agreement": MIN_AGREEMENT},
-                                         "accuracy": accuracy, "latency": latency})
-    (args.out / "report.md").write_text(
-        f"Command: `{command}`\n\n"
-        + "".join(markdown(rows, columns) + "\n\n" for rows, columns in
-                  ((accuracy, ACCURACY_COLUMNS), (latency, LATENCY_COLUMNS), ([machine], list(machine))) if rows))
-    print(f"report.json and report.md in {args.out}")
-    return 0
 
 
-def add_int8_report_command(subparsers: Any) -> argparse.ArgumentParser:
-    """``emotion-export int8-report``: INT8 vs FP32 accuracy on the benchmark sets and CPU latency."""
-    parser = subparsers.add_parser(
-        "int8-report",
-        help="INT8 QDQ vs FP32: accuracy on FER2013 test, RAVDESS speech folds and AV clips; CPU latency",
-        description="Compare each FP32 model with its INT8 QDQ twin (<name>.int8.onnx) in ONNX Runtime: accuracy "
-                    "of each, drop in points and argmax agreement on the benchmark sets given, and latency of "
-                    "both measured interleaved in this one run. Writes report.json and report.md to --out.")
-    parser.add_argument("--face", type=Path, default=FACE_MODEL, help="FP32 face model (default: %(default)s)")
-    parser.add_argument("--speech", type=Path, default=SPEECH_MODEL, help="FP32 speech model (default: %(default)s)")
-    parser.add_argument("--fer-test", type=Path, metavar="DIR", help="FER2013 test folder")
-    parser.add_argument("--speech-cv", type=Path, metavar="DIR",
-                        help="output folder of `emotion-bench speech` (results.json, fold*/checkpoint.pt)")
-    parser.add_argument("--speech-cache", type=Path, metavar="DIR", help="the speech cache the folds were trained on")
-    parser.add_argument("--av-cache", type=Path, metavar="DIR", help="audio-visual RAVDESS cache")
-    parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
-                        help="fold calibration samples per class (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="fold calibration seed (default 0)")
-    parser.add_argument("--method", choices=sorted(METHODS), default=QuantizeSettings().method,
-                        help="fold calibration method, as for `emotion-export int8` (default %(default)s)")
-    parser.add_argument("--int8-input-layers", action="store_true",
-                        help="fold models: quantize the layers reading the input too, as for `emotion-export int8`")
-    parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True,
-                        help="measure FP32 and INT8 latency of the speech and face models (default: yes)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="latency batch sizes (default 1 8)")
-    parser.add_argument("--repeats", type=int, default=200, help="timed calls per model and batch (default 200)")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    parser.add_argument("--out", type=Path, default=Path("runs/int8_report"),
-                        help="output folder (default %(default)s)")
-    parser.set_defaults(run=_run)
-    return parser

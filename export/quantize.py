@@ -24,8 +24,6 @@ with which settings and on which calibration set.
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -39,11 +37,10 @@ from onnx import numpy_helper
 from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from calibration.builder import CalibrationSet, load_calibration_set
+from calibration.builder import CalibrationSet
 from calibration.ort_reader import CalibrationSetReader
 from edge.errors import InputError, ModelFileError
 from edge.fusion.head import FUSION_KIND
-from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256, read_sidecar, write_sidecar
 
 # Activation ranges: the calibration set's min/max, or its 99.999th percentile (2048-bin histogram;
@@ -224,37 +221,5 @@ def quantize_qdq(
 
 
 
-def _run_int8(args: argparse.Namespace) -> int:
-    calibration = load_calibration_set(args.calibration)
-    settings = QuantizeSettings(method=args.method, batch_size=args.batch_size,
-                                float_input_layers=not args.int8_input_layers)
-    out = quantize_qdq(args.model, calibration, args.out, settings)
-    sidecar = read_sidecar(out)
-    fp32 = OnnxRuntimeBackend(args.model, threads=1).run(calibration.inputs)["logits"]
-    int8 = OnnxRuntimeBackend(out, threads=1).run(calibration.inputs)["logits"]
-    print(json.dumps({"int8": str(out), "sha256": sidecar.sha256, **sidecar.source["qdq"],
-                      "calibration_agreement": float(np.mean(fp32.argmax(1) == int8.argmax(1))),
-                      "calibration_max_abs_logit_diff": float(np.abs(fp32 - int8).max())}))
-    return 0
 
 
-def add_int8_command(subparsers: Any) -> argparse.ArgumentParser:
-    """``emotion-export int8``: FP32 ONNX + calibration set -> INT8 QDQ ONNX with its sidecar."""
-    parser = subparsers.add_parser(
-        "int8", help="quantize an FP32 ONNX model to INT8 QDQ for TensorRT (explicit quantization)",
-        description="Static INT8 quantization with ONNX Runtime: symmetric int8 activations and per-channel "
-                    "weights, zero-point 0, Q/DQ on the inputs of Conv and Gemm only. Writes <name>.int8.onnx "
-                    "and its sidecar and prints FP32/INT8 agreement on the calibration set (the held-out "
-                    "comparison is `emotion-export int8-report`).")
-    parser.add_argument("model", type=Path, help="FP32 ONNX model with its sidecar, e.g. edge/models/face_stn_cnn.onnx")
-    parser.add_argument("--calibration", type=Path, required=True, metavar="DIR",
-                        help="calibration set from `emotion-export calibrate`")
-    parser.add_argument("--method", choices=sorted(METHODS), default=QuantizeSettings().method,
-                        help="activation range calibration (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=QuantizeSettings().batch_size,
-                        help="calibration batch size (default %(default)s)")
-    parser.add_argument("--int8-input-layers", action="store_true",
-                        help="quantize the layers that read the model input too (default: they stay float)")
-    parser.add_argument("--out", type=Path, help="output path (default <model>.int8.onnx beside the model)")
-    parser.set_defaults(run=_run_int8)
-    return parser

@@ -1,6 +1,6 @@
 """Turns trained checkpoints into the shipped ONNX models: graph, sidecar and parity check.
 
-The speech and face checkpoints (``train.speech_training`` / ``train.face_training``) carry their
+The speech and face checkpoints (``train.speech.training`` / ``train.face.training``) carry their
 labels, feature parameters and training facts; this writes ``<name>.onnx`` and ``<name>.json``
 into the models folder and checks ONNX Runtime against torch on real inputs. The fusion head goes
 through the same function from ``export.fusion_export``, which adds its ties to the encoders.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 pytest_plugins = ["mosquitto"]  # the mosquitto_broker fixture (tests/mosquitto.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# train, export and calibration are top-level packages of the checkout (an installed wheel keeps them inside
+# emotion_edge_tools): the tests import them from here, however pytest was started.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 SHARED_DATA = Path(os.environ.get("EMOTION_EDGE_DATA", REPO_ROOT.parent / "shared" / "data"))
 

@@ -17,7 +17,7 @@ from edge.taxonomy import EMOTIONS
 from train.data.feature_cache import SpeechCacheSpec, build_cache
 from train.data.image_folder import index_image_folder
 from train.data.ravdess import index_ravdess
-from train.face_training import load_face_model
+from train.face.training import load_face_model
 
 # folds 0 and 1 test actors 1-2 and 7-10; each fold keeps a male + female validation pair and fit actors
 CV_ACTORS = (1, 2, 7, 8, 9, 10, 13, 14)
@@ -57,7 +57,7 @@ def cv_cache(ravdess_speech_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.mark.shared_data
 def test_two_processes_train_the_face_model_and_only_rank_0_writes(tiny_fer: Path, tmp_path: Path) -> None:
     out = tmp_path / "face"
-    result = _torchrun("-m", "train.cli", "face", "--data", str(tiny_fer), "--out", str(out), "--width", "8",
+    result = _torchrun("-m", "train.cli.train", "face", "--data", str(tiny_fer), "--out", str(out), "--width", "8",
                        "--fc-units", "32", "--epochs", "4", "--batch-size", "32", "--lr", "3e-3", "--augment", "none",
                        "--finetune-epochs", "0", "--val-fraction", "0.2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -75,7 +75,7 @@ def test_two_processes_train_the_face_model_and_only_rank_0_writes(tiny_fer: Pat
 @pytest.mark.shared_data
 def test_the_speech_folds_run_in_parallel_and_one_results_file_gathers_them(cv_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "cv"
-    result = _torchrun("-m", "train.bench_cli", "speech", "--cache", str(cv_cache), "--folds", "0", "1",
+    result = _torchrun("-m", "train.cli.bench", "speech", "--cache", str(cv_cache), "--folds", "0", "1",
                        "--epochs", "1", "--channels", "4,8,8,8", "--embedding", "8", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())

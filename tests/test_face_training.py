@@ -16,8 +16,8 @@ from edge.errors import ModelFileError
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 from train.data.feature_cache import AvCache, AvClipFeatures
 from train.data.image_folder import ImageFolderIndex, index_image_folder, load_images
-from train.face_benchmark import clip_truth, evaluate_clips
-from train.face_training import (
+from train.face.benchmark import clip_truth, evaluate_clips
+from train.face.training import (
     FaceAugment,
     FaceData,
     FaceRecipe,

@@ -20,7 +20,7 @@ from edge.features.keyfaces import key_face_indices
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import VadParams, speech_segments, trim_silence
 from edge.features.video import open_clip
-from train.cli import main
+from train.cli.train import main
 from train.data.feature_cache import (
     AvCacheSpec,
     SpeechCacheSpec,

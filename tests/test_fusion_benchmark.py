@@ -14,14 +14,14 @@ from tiny_encoders import face_encoder, speech_encoder
 from edge.errors import InputError
 from edge.features.keyfaces import medoid
 from edge.taxonomy import EMOTIONS
-from train.bench_cli import build_parser
-from train.bench_cli import main as bench_main
+from train.cli.bench import build_parser
+from train.cli.bench import main as bench_main
 from train.data.av_windows import align_clips, faces_in_window
 from train.data.feature_cache import AvCacheSpec, AvClipFeatures, build_cache, load_av_cache
 from train.data.ravdess import index_ravdess, parse_take_name
-from train.fusion_cv import SMOKE_NOTE, actor_av_folds, plan_folds, speech_model_path, take_av_folds
-from train.fusion_data import load_face_encoder, load_speech_encoder
-from train.fusion_training import HeadSettings, save_fusion_head, train_head
+from train.fusion.cv import SMOKE_NOTE, actor_av_folds, plan_folds, speech_model_path, take_av_folds
+from train.fusion.data import load_face_encoder, load_speech_encoder
+from train.fusion.training import HeadSettings, save_fusion_head, train_head
 from train.trainer import TrainConfig
 
 ACTOR05_TAKES = (   # the 14 AV takes of actor 05 in ../shared/data/ravdess_av_actor05

@@ -32,13 +32,13 @@ from edge.fusion.head import FusionHeadModel
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import SidecarError, SidecarMismatchError, file_sha256, read_sidecar, write_sidecar
 from edge.taxonomy import EMOTIONS
-from export.cli import main as export_main
+from export.cli.main import main as export_main
 from export.quantize import quantize_qdq
 from export.tensorrt_engine import Capabilities, plan_build
 from train.data.feature_cache import SpeechCacheSpec, build_cache, load_speech_cache
 from train.data.ravdess import index_ravdess
-from train.fusion_data import encode, load_face_encoder, load_speech_encoder
-from train.fusion_training import TrainedHead, load_fusion_head, save_fusion_head
+from train.fusion.data import encode, load_face_encoder, load_speech_encoder
+from train.fusion.training import TrainedHead, load_fusion_head, save_fusion_head
 from train.models.fusion_head import FusionHead
 from train.trainer import FitResult
 

@@ -16,21 +16,22 @@ from tiny_encoders import face_encoder, speech_encoder
 from edge.errors import InputError, ModelFileError
 from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, FER2013_FOLDERS, RAVDESS_LABELS
-from train.cli import main as train_main
+from train.cli.speech_bench import add_speech_command
+from train.cli.train import main as train_main
 from train.data.feature_cache import SpeechCacheSpec, build_cache, load_speech_cache
 from train.data.image_folder import index_image_folder
 from train.data.ravdess import actor_folds, index_ravdess
-from train.fusion_data import (
+from train.fusion.data import (
     class_matched_pairs,
     load_face_encoder,
     load_speech_encoder,
     plan_pairs,
     to_emotion_ids,
 )
-from train.fusion_training import fer_split, load_fusion_head
+from train.fusion.training import fer_split, load_fusion_head
 from train.models.fusion_head import FusionHead
 from train.models.layers import count_weight_layers
-from train.speech_benchmark import add_speech_command, load_fold_model
+from train.speech.benchmark import load_fold_model
 from train.trainer import predict
 
 ACTORS = (1, 2, 7, 8, 9, 10)          # fold 0 tests 1 and 2

@@ -15,21 +15,22 @@ from torch import nn
 
 from edge.errors import InputError, ModelFileError
 from edge.features.audio import load_audio
+from train.cli.options import add_device_option
+from train.cli.speech_bench import add_speech_command as add_bench_command
 from train.data.feature_cache import SpeechCacheSpec, build_cache, load_speech_cache
 from train.data.ravdess import actor_folds, index_ravdess
 from train.models.layers import Standardise, count_weight_layers
 from train.models.speech_cnn import SpeechCNN, cepstrum_to_log_mel
 from train.reports import format_table, save_confusion_png
-from train.speech_benchmark import add_speech_command as add_bench_command
-from train.speech_benchmark import summarise
-from train.speech_training import (
+from train.speech.benchmark import summarise
+from train.speech.training import (
     SpecAugment,
     load_speech_model,
     save_speech_model,
     train_speech_model,
     validation_split,
 )
-from train.trainer import TrainConfig, add_device_option, predict, training_seconds
+from train.trainer import TrainConfig, predict, training_seconds
 
 SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
 TINY_MODEL = {"channels": (8, 16), "embedding": 16, "dropout": 0.1}

@@ -219,7 +219,7 @@ def test_the_engine_command_needs_no_torch_onnx_or_matplotlib() -> None:
                 if name.split(".")[0] in ("torch", "onnx", "onnxscript", "matplotlib", "sklearn", "tqdm"):
                     raise ImportError(f"{name} is not on the device")
         sys.meta_path.insert(0, Blocker())
-        from export.cli import main
+        from export.cli.main import main
         sys.exit(main(["engine", "--help"]))
     """)
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=False)

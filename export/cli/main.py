@@ -40,10 +40,10 @@ def _metrics(path: Path | None) -> dict[str, Any]:
 
 # (module, function adding the subcommand): calibration sets, INT8 QDQ, the INT8 report, TensorRT engines
 COMMAND_MODULES = (
-    ("export.calibration_data", "add_calibrate_command"),
-    ("export.quantize", "add_int8_command"),
-    ("export.int8_report", "add_int8_report_command"),
-    ("export.tensorrt_engine", "add_engine_command"),
+    ("export.cli.calibrate", "add_calibrate_command"),
+    ("export.cli.int8", "add_int8_command"),
+    ("export.cli.int8_report", "add_int8_report_command"),
+    ("export.cli.engine", "add_engine_command"),
 )
 
 
@@ -70,7 +70,7 @@ def _fer_faces(folder: Path, crop_size: int) -> np.ndarray:
 
 def _ship_speech(args: argparse.Namespace) -> ShippedModel:
     from export.ship import ship
-    from train.speech_training import load_speech_model
+    from train.speech.training import load_speech_model
 
     model, meta = load_speech_model(args.speech)
     return ship(model, meta, SPEECH_MODEL.stem, "speech", "mfcc", _speech_windows(args.speech_cache), args.out,
@@ -79,7 +79,7 @@ def _ship_speech(args: argparse.Namespace) -> ShippedModel:
 
 def _ship_face(args: argparse.Namespace) -> ShippedModel:
     from export.ship import ship
-    from train.face_training import load_face_model
+    from train.face.training import load_face_model
 
     model, meta = load_face_model(args.face)
     faces = _fer_faces(args.fer_test, meta["model_config"]["crop_size"])

@@ -21,7 +21,7 @@ from edge.config.schema import PipelineConfig
 from edge.fusion.decision import decision_fusion, decision_weights
 from edge.taxonomy import EMOTIONS
 from train.data.av_windows import AlignedWindows
-from train.fusion_data import Encoded, to_emotion_ids
+from train.fusion.data import Encoded, to_emotion_ids
 from train.metrics import Scores, clip_votes, score
 from train.models.fusion_head import FusionHead
 from train.reports import save_confusion_png

@@ -28,11 +28,11 @@ from edge.fusion.decision import to_emotions
 from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, mapping_matrix
 from train.data.feature_cache import SpeechCache
-from train.face_training import load_face_model
+from train.face.training import load_face_model
 from train.models.face_cnn import FaceCNN
 from train.models.speech_cnn import SpeechCNN
-from train.speech_benchmark import load_fold_model
-from train.speech_training import load_speech_model
+from train.speech.benchmark import load_fold_model
+from train.speech.training import load_speech_model
 
 Encoded = tuple[torch.Tensor, np.ndarray]
 """What ``encode`` returns: embeddings (n, d) and posteriors over ``EMOTIONS`` (n, 7)."""

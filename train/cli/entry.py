@@ -27,9 +27,9 @@ def launch(module: str, prog: str) -> int:
 
 def train_main() -> None:
     """``emotion-train``."""
-    sys.exit(launch("train.cli", "emotion-train"))
+    sys.exit(launch("train.cli.train", "emotion-train"))
 
 
 def bench_main() -> None:
     """``emotion-bench``."""
-    sys.exit(launch("train.bench_cli", "emotion-bench"))
+    sys.exit(launch("train.cli.bench", "emotion-bench"))

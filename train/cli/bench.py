@@ -10,10 +10,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from edge.app.cli_support import add_log_level_option, run_main
 from train import distributed
-from train.face_benchmark import add_face_commands
-from train.fusion_benchmark import add_fusion_commands
-from train.latency_benchmark import add_latency_command
-from train.speech_benchmark import add_speech_command
+from train.cli.face_bench import add_face_commands
+from train.cli.face_latency import add_latency_command
+from train.cli.fusion_bench import add_fusion_commands
+from train.cli.speech_bench import add_speech_command
 
 
 def build_parser() -> argparse.ArgumentParser:

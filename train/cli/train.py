@@ -16,6 +16,10 @@ from edge.errors import InputError
 from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
 from train import distributed
+from train.cli.face_calibrate import add_face_calibration_command
+from train.cli.face_train import add_face_training_commands
+from train.cli.fusion_train import add_fusion_command
+from train.cli.speech_train import add_speech_command
 from train.data.feature_cache import (
     AvCacheSpec,
     CacheSpec,
@@ -23,10 +27,6 @@ from train.data.feature_cache import (
     build_cache,
 )
 from train.data.ravdess import index_ravdess
-from train.face_calibration import add_face_calibration_command
-from train.face_training import add_face_training_commands
-from train.fusion_training import add_fusion_command
-from train.speech_training import add_speech_command
 
 
 def _positive(text: str) -> int:

@@ -1,15 +1,4 @@
-"""``emotion-bench fusion-ravdess`` and ``fusion-cv``: audio-visual fusion on RAVDESS AV clips.
-
-``fusion-ravdess`` (benchmark 4) scores, on the clips of an AV cache (actor 05 here: ONE actor,
-14 clips), a speech model that never heard the cache's actors (refused otherwise; fold 0's of
-the speech CV for actor 05) and the face model (FER2013 only) alone and fused: each speech
-window with the key face of the frames seen during it (``train.data.av_windows``), per window
-and per clip (majority vote and mean posterior), for speech only (mapped onto the 7 classes,
-calm -> neutral), face only, decision fusion with the daemon's default weights and the
-model-level fusion head (trained by ``emotion-train fusion`` on those very encoders, which is
-checked). ``fusion-cv`` (benchmark 5) is the cross-validated protocol of ``train.fusion_cv``.
-Both print tables and write ``results.json`` and confusion PNGs to ``--out``.
-"""
+"""``emotion-bench fusion-ravdess`` and ``fusion-cv``: the fusion benchmarks' command lines."""
 
 from __future__ import annotations
 
@@ -17,28 +6,26 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from edge.errors import InputError
 from edge.taxonomy import EMOTIONS
-from train.data.av_windows import AlignedWindows, align_clips, window_seconds
-from train.data.feature_cache import AvCache, load_av_cache
-from train.fusion_cv import FOLD_MODES, SMOKE_NOTE, plan_folds, run_fold, speech_model_path
-from train.fusion_data import (
-    Encoded,
+from train.cli.fusion_train import add_head_options, head_settings
+from train.data.av_windows import window_seconds
+from train.data.feature_cache import load_av_cache
+from train.fusion.benchmark import ONE_ACTOR_NOTE, clip_rows, prepare_encoders, summarise
+from train.fusion.cv import FOLD_MODES, SMOKE_NOTE, plan_folds, run_fold, speech_model_path
+from train.fusion.data import (
     Encoder,
     check_av_cache,
     encode,
-    load_face_encoder,
     load_speech_encoder,
     to_emotion_ids,
 )
-from train.fusion_eval import (
+from train.fusion.eval import (
     METHODS,
     METRICS,
     aligned_posteriors,
@@ -50,33 +37,8 @@ from train.fusion_eval import (
     scores_to_dict,
     window_rows,
 )
-from train.fusion_training import add_head_options, head_settings, load_fusion_head
-from train.metrics import mean_std, vote
-from train.models.face_cnn import pixels
+from train.fusion.training import load_fusion_head
 from train.reports import print_table, save_json
-
-ONE_ACTOR_NOTE = ("the AV clips of {n} actor(s) {actors} only ({clips} clips): a per-speaker result with large "
-                  "uncertainty, not an estimate over speakers")
-
-
-def _prepare(cache: AvCache, face_model: Path) -> tuple[Encoder, AlignedWindows, Encoded]:
-    """The face encoder, the cache's time-aligned windows and the encodings of all of its face crops."""
-    face = load_face_encoder(face_model)
-    aligned = align_clips(cache.clips, window_seconds(cache.manifest))
-    return face, aligned, encode(face, pixels(aligned.crops), description="face embeddings")
-
-
-def clip_rows(aligned: AlignedWindows, posteriors: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Per clip: truth, windows and each method's decision as ``majority/mean``."""
-    truth = to_emotion_ids(aligned.label_ids)
-    rows = []
-    for take in dict.fromkeys(aligned.take_ids.tolist()):
-        mask = aligned.take_ids == take
-        row: dict[str, Any] = {"take_id": take, "truth": EMOTIONS[truth[mask][0]], "windows": int(mask.sum())}
-        for method, posterior in posteriors.items():
-            row[method] = "/".join(EMOTIONS[vote(posterior[mask], rule)] for rule in ("majority", "mean"))
-        rows.append(row)
-    return rows
 
 
 def _ravdess(args: argparse.Namespace) -> int:
@@ -86,7 +48,7 @@ def _ravdess(args: argparse.Namespace) -> int:
     cache = load_av_cache(args.cache)
     actors = sorted({clip.actor for clip in cache.clips})
     speech.check_unheard(actors, f"the AV cache {cache.directory.name}")
-    face, aligned, faces = _prepare(cache, args.face_model)
+    face, aligned, faces = prepare_encoders(cache, args.face_model)
     check_av_cache(speech, face, cache.manifest, cache.directory)
     if head_meta is not None:
         speech.check_matches(head_meta["encoders"]["speech"], "speech")
@@ -128,22 +90,10 @@ def _ravdess(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarise(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per method: mean and std over the folds of each metric, and the confusions summed over folds."""
-    summary: dict[str, Any] = {}
-    for method in folds[0]["methods"]:
-        summary[method] = {metric: dict(zip(("mean", "std"), mean_std([f["methods"][method][metric] for f in folds]),
-                                            strict=True))
-                           for metric in METRICS}
-        summary[method]["confusion"] = {name: np.sum([f["confusion"][method][name] for f in folds], axis=0)
-                                        for name in folds[0]["confusion"][method]}
-    return summary
-
-
 def _cv(args: argparse.Namespace) -> int:
     settings = head_settings(args)
     cache = load_av_cache(args.cache)
-    face, aligned, faces = _prepare(cache, args.face_model)
+    face, aligned, faces = prepare_encoders(cache, args.face_model)
     folds = plan_folds([clip.take_id for clip in cache.clips], args.folds_by, args.seed)
     speech: dict[int, Encoder] = {}
     for fold in folds:   # every check before any training: a leaking speech model is refused up front

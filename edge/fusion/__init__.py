@@ -1,0 +1,1 @@
+"""Fusion maths: decision-level fusion onto the product taxonomy, the model-level fusion head, temporal smoothing."""

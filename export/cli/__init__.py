@@ -1,0 +1,1 @@
+"""The emotion-export command line and its subcommands."""

@@ -1,0 +1,1 @@
+"""Training, cross-validation and benchmarks of the speech CNN on RAVDESS."""
