@@ -30,7 +30,7 @@ from train.speech.training import (
     train_speech_model,
     validation_split,
 )
-from train.trainer import TrainConfig, predict, training_seconds
+from train.trainer import TrainConfig, mixup, predict, training_seconds
 
 SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
 TINY_MODEL = {"channels": (8, 16), "embedding": 16, "dropout": 0.1}
@@ -259,3 +259,17 @@ def test_time_norm_ignores_a_fixed_microphone_colouring_and_stats_pooling_keeps_
         assert (plain(coloured) - plain(x)).abs().max() > 1e-2
     with pytest.raises(ValueError, match="pooling"):
         SpeechCNN(pooling="max")
+
+
+def test_mixup_blends_each_window_and_its_label_with_one_partner() -> None:
+    x = torch.arange(6, dtype=torch.float32).reshape(6, 1) * 10
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    mixed, targets = mixup(x, y, 3, 0.4, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(targets.sum(dim=1), torch.ones(6))
+    weight = targets.max(dim=1).values.min()   # the same weight for the batch: each row mixes two ids
+    assert 0.5 <= weight <= 1.0 and targets.shape == (6, 3)
+    # a blend of x with a permutation of itself: the same total, values between the extremes
+    torch.testing.assert_close(mixed.sum(), x.sum())
+    assert float(mixed.min()) >= 0.0 and float(mixed.max()) <= 50.0
+    soft = torch.full((6, 3), 1 / 3)
+    assert torch.allclose(mixup(x, soft, 3, 0.4, torch.Generator())[1], soft)

@@ -50,6 +50,9 @@ class TrainConfig:
     precision: str = "fp32"
     """``bf16`` runs forward passes under bfloat16 autocast (about 1.9x faster on a CPU with
     AVX512-BF16, measured for the face CNN); weights, optimiser state and the loss stay float32."""
+    mixup: float = 0.0
+    """Mixup: each training batch is blended with a shuffled copy of itself, inputs and targets alike,
+    with a weight drawn from Beta(mixup, mixup) per batch; 0 switches it off."""
     device: str = "cpu"
     """Where to train (a torch device string: ``cpu``, ``cuda``, ``cuda:1``); the data moves there
     once, the returned model and every checkpoint are on the CPU."""
@@ -101,6 +104,16 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def mixup(x: torch.Tensor, y: torch.Tensor, n_classes: int, alpha: float,
+          generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and its targets (class ids or distributions) blended with a shuffled copy, weight ~ Beta(alpha, alpha)."""
+    targets = y if y.dim() == 2 else nn.functional.one_hot(y, n_classes).to(x.dtype)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    weight = float(np.random.default_rng(seed).beta(alpha, alpha))
+    partner = torch.randperm(len(x), generator=generator).to(x.device)
+    return weight * x + (1 - weight) * x[partner], weight * targets + (1 - weight) * targets[partner]
+
+
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Softmax posteriors (n, n_classes) of ``model`` in eval mode, computed on the model's device."""
     model.eval()
@@ -218,6 +231,8 @@ def fit(
             x, y = x_train[batch], y_train[batch]
             if augment is not None:
                 x = augment(x, generator)
+            if config.mixup > 0:
+                x, y = mixup(x, y, n_classes, config.mixup, generator)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
                 logits = runner(x)
             loss = loss_fn(logits.float(), y)

@@ -67,6 +67,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                         help=f"decoupled weight decay, AdamW (default {train.weight_decay})")
     parser.add_argument("--label-smoothing", type=float, default=train.label_smoothing,
                         help=f"default {train.label_smoothing}")
+    parser.add_argument("--mixup", type=float, default=train.mixup, metavar="ALPHA",
+                        help="mixup of training windows and their labels, weight ~ Beta(ALPHA, ALPHA) (default 0: off)")
     parser.add_argument("--seed", type=int, default=train.seed,
                         help="seeds the weights, batches, masks and the validation actors (default 0)")
     parser.add_argument("--time-masks", type=int, default=augment.time_masks,
@@ -89,8 +91,8 @@ def training_settings(args: argparse.Namespace) -> TrainingSettings:
                       "pooling": args.pooling, "time_norm": args.time_norm},
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                            label_smoothing=args.label_smoothing, patience=args.patience,
-                           weight_decay=args.weight_decay, schedule=args.schedule, device=args.device,
-                           precision=args.precision),
+                           weight_decay=args.weight_decay, schedule=args.schedule, mixup=args.mixup,
+                           device=args.device, precision=args.precision),
         augment=augment if args.time_masks or args.freq_masks else None)
 
 
