@@ -125,7 +125,7 @@ def _export_fold(state: dict[str, Any], model_config: dict[str, Any], cache: Any
     import torch
 
     from export.onnx_export import OUTPUTS, export_onnx
-    from train.models.speech_cnn import SpeechCNN
+    from train.networks.speech_cnn import SpeechCNN
 
     model = SpeechCNN(n_classes=len(RAVDESS_LABELS), in_channels=cache.windows.shape[1],
                       coefficients=cache.windows.shape[3], **model_config)

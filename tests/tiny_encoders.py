@@ -18,9 +18,9 @@ from edge.features.mfcc import MfccParams
 from edge.features.vad import VadParams
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS
 from train.checkpoints import save_model
-from train.models.face_cnn import FaceCNN
-from train.models.layers import count_weight_layers
-from train.models.speech_cnn import SpeechCNN
+from train.networks.face_cnn import FaceCNN
+from train.networks.layers import count_weight_layers
+from train.networks.speech_cnn import SpeechCNN
 
 
 def _summary(model: torch.nn.Module) -> dict[str, int]:

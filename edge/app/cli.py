@@ -22,11 +22,10 @@ from edge.config.loader import apply_overrides, load_config, parse_overrides
 from edge.config.render import check_config
 from edge.config.schema import Config
 from edge.demo import DEMO_CLIP
-from edge.detectors.factory import create_detector
 from edge.errors import InputError
 from edge.events.live import LIVE_HINT, LiveViewSink, rich_available
 from edge.features.alignment import AlignParams
-from edge.models.loading import load_models
+from edge.models.loading import create_detector, load_models
 from edge.offline.classify import IMAGE_SUFFIXES, Classifier
 from edge.offline.feature_report import ReportSettings, describe_media
 from edge.offline.timeline import build_timeline

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import av
 import numpy as np
 
+from edge.capture.queues import DropOldestQueue
 from edge.capture.source import AudioBlock, Backoff, BlockCutter, Clock, Emit, Source
 from edge.errors import InputError
 from edge.features.audio import SAMPLE_RATE
-from edge.pipeline.queues import DropOldestQueue
 
 if TYPE_CHECKING:
     import sounddevice as sd

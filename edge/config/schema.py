@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.config.names import BACKENDS, PROVIDERS
 from edge.config.setting import Section, SettingError, setting
-from edge.runtime.names import BACKENDS, PROVIDERS
 
 MQTT_URL = (r"mqtts?://[^\s/:@]+(:\d{1,5})?/?", "mqtt://host[:port] or mqtts://host[:port]")
 TOPIC_LEVEL = (r"[^\s/+#]+", "one MQTT topic level: no spaces, '/', '+' or '#'")

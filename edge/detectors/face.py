@@ -8,7 +8,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.errors import InputError
+from edge.features.frames import check_frame
 
 # YuNet's landmark order, which every detector returns. "Right" is the subject's right, which lies on
 # the image's left (smaller x) for a face looking at the camera.
@@ -44,17 +44,6 @@ class FaceDetector(Protocol):
     """
 
     def detect(self, frame: np.ndarray) -> list[Face]: ...
-
-
-def check_frame(frame: np.ndarray) -> None:
-    """Raise InputError unless frame is an HxW (gray) or HxWx3 (BGR) uint8 image with pixels."""
-    if not isinstance(frame, np.ndarray):
-        raise InputError(f"a frame must be a numpy array, got {type(frame).__name__}")
-    shape_ok = frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)
-    if not shape_ok or frame.dtype != np.uint8 or frame.size == 0:
-        raise InputError(
-            f"a frame must be an HxW or HxWx3 uint8 image, got shape {frame.shape} dtype {frame.dtype}"
-        )
 
 
 def shrunk_bgr(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """YuNet on an inference backend of ``edge.runtime`` (ONNX Runtime, TensorRT), pre- and post-processing in numpy.
 
 This is what ``cv2.FaceDetectorYN`` does around the same graph (OpenCV's ``face_detect.cpp``), so
-the two agree (``tests/detectors/test_yunet_parity.py``). The frame, shrunk to ``max_side``, goes
+the two agree (``tests/edge/detectors/test_yunet_parity.py``). The frame, shrunk to ``max_side``, goes
 in as raw BGR values (no scaling), padded with zeros at the bottom and right to the graph's fixed
 input size (or, for a graph with a dynamic input, to a multiple of 32, as OpenCV pads). Each of
 the three heads (strides 8, 16, 32) gives per grid cell a class and an objectness score (the face

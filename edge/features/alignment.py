@@ -8,8 +8,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.detectors.face import check_frame
 from edge.errors import InputError
+from edge.features.frames import check_frame
 
 # The standard 5-point ArcFace template for a 112x112 crop, in YuNet's landmark order (right eye,
 # left eye, nose tip, right mouth corner, left mouth corner), normalised to [0, 1].

@@ -1,4 +1,5 @@
-"""Key-face selection: the medoid of each sliding window of 2r+1 consecutive face crops (seed 2).
+"""Key-face selection: the medoid of each sliding window of 2r+1 consecutive face crops (the key-face
+selection of Aghajani 2022, the audio-visual seed paper).
 
 Windows of 2r+1 faces start at 0, r, 2r, ... while they fit. If the last of them stops before the
 end, one more window ends at the last face. Fewer than 2r+1 faces form one window over all of them.

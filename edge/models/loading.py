@@ -12,16 +12,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config.schema import Config, ModelsConfig
+from edge.config.schema import Config, DetectorConfig, ModelsConfig
 from edge.detectors.face import FaceDetector
-from edge.detectors.factory import create_detector
+from edge.detectors.yunet import YuNet
+from edge.detectors.yunet_opencv import OpenCvYuNet
 from edge.fusion.head import FusionHeadModel
-from edge.models import FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
+from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.backend import Backend
 from edge.runtime.select import load_backend
 
 log = logging.getLogger(__name__)
 DEFAULT_MODELS = ModelsConfig()
+DEFAULT_DETECTOR = DetectorConfig()
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,15 @@ class Models:
 def load_model(path: Path, models: ModelsConfig = DEFAULT_MODELS) -> Backend:
     """The model at ``path`` on the backend, providers and threads of ``[models]``."""
     return load_backend(path, models.backend, models.providers, models.threads)
+
+
+def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsConfig = DEFAULT_MODELS) -> FaceDetector:
+    """``detector.implementation``: ``opencv`` (cv2.FaceDetectorYN) or ``runtime`` (YuNet on ``models.backend``)."""
+    path = detector.model or DETECTOR_MODEL
+    thresholds = (detector.score_threshold, detector.nms_threshold, detector.top_k, detector.max_side)
+    if detector.implementation == "opencv":
+        return OpenCvYuNet(path, *thresholds)
+    return YuNet(load_backend(path, models.backend, models.providers, models.threads), *thresholds)
 
 
 def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:

@@ -1,8 +1,9 @@
 """Runs the device's feature pipeline over one media file and describes what it found.
 
-This is the README demo until the daemon exists: it decodes a clip, finds speech with the VAD,
-cuts MFCC windows, detects and aligns faces and picks key faces, and yields one JSON-ready record
-per finding. Nothing raw (pixels, samples) leaves it: only times, boxes, counts and shapes.
+``emotion-edge features`` prints it, to see what the daemon's feature stages make of a file: it
+decodes a clip, finds speech with the VAD, cuts MFCC windows, detects and aligns faces and picks
+key faces, and yields one JSON-ready record per finding. Nothing raw (pixels, samples) leaves it:
+only times, boxes, counts and shapes.
 """
 
 from __future__ import annotations

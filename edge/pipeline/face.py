@@ -17,6 +17,7 @@ from collections import deque
 
 import numpy as np
 
+from edge.capture.queues import DropOldestQueue
 from edge.capture.source import CapturedFrame
 from edge.config.schema import PipelineConfig
 from edge.detectors.face import FaceDetector
@@ -24,7 +25,6 @@ from edge.features.alignment import AlignParams, align_face
 from edge.features.keyfaces import KeyFaceSelector
 from edge.fusion.decision import softmax, to_emotions
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
-from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles, RateMeter
 from edge.pipeline.tracking import IouTracker

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from edge.capture.queues import DropOldestQueue
 from edge.config.schema import Config
 from edge.events.sink import Sink
 from edge.fusion.decision import MODALITIES, EmbeddingFusion, decision_weights, fuse
 from edge.fusion.smoothing import EmotionSmoother, Smoothed
 from edge.pipeline.messages import Posterior, TrackChanges
-from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles
 from edge.taxonomy import EMOTIONS

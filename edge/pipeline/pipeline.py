@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edge.capture.queues import DropOldestQueue
 from edge.capture.source import Captured, CapturedFrame, Emit, Source
 from edge.config.schema import Config
 from edge.detectors.face import FaceDetector
@@ -26,7 +27,6 @@ from edge.pipeline.face import FaceClassifierStage, FaceTrackingStage
 from edge.pipeline.fusion import FusionStage
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
 from edge.pipeline.model_inputs import face_features, speech_features
-from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.speech import SpeechStage
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import RateMeter

@@ -16,12 +16,12 @@ import time
 
 import numpy as np
 
+from edge.capture.queues import DropOldestQueue
 from edge.capture.source import AudioBlock
 from edge.features.mfcc import MfccParams, mfcc_windows
 from edge.features.vad import StreamGate, VadParams
 from edge.fusion.decision import softmax, to_emotions
 from edge.pipeline.messages import Posterior, TrackChanges
-from edge.pipeline.queues import DropOldestQueue
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles
 from edge.runtime.backend import Backend

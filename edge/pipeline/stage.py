@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from edge.pipeline.queues import DropOldestQueue
+from edge.capture.queues import DropOldestQueue
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge.config.names import BACKENDS, PRECISIONS, PROVIDERS
 from edge.errors import ModelFileError
 from edge.runtime.backend import Backend
 from edge.runtime.cuda_memory import open_cuda
-from edge.runtime.names import BACKENDS, PRECISIONS, PROVIDERS
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.runtime.tensorrt_backend import ENGINE_SUFFIX, TensorRTBackend, engine_filename, import_tensorrt
 from edge.sidecar import read_sidecar

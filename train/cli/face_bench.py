@@ -12,7 +12,7 @@ import torch
 
 from edge.errors import InputError
 from edge.taxonomy import EMOTIONS
-from train.calibration import ECE_BINS
+from train.confidence import ECE_BINS
 from train.data.feature_cache import load_av_cache
 from train.data.ferplus import FERPLUS_RULE, load_ferplus
 from train.face.benchmark import (
@@ -28,7 +28,7 @@ from train.face.benchmark import (
 )
 from train.face.peer import DEFAULT_PEER_MODEL, PEER_NAME, MiniXceptionPeer
 from train.face.training import load_face_model, load_image_set, model_summary
-from train.models.face_cnn import pixels
+from train.networks.face_cnn import pixels
 from train.reports import print_table, save_confusion_png, save_json
 from train.trainer import predict
 

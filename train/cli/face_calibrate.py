@@ -10,7 +10,7 @@ import torch
 
 from train.checkpoints import save_model
 from train.data.ferplus import FERPLUS_RULE, load_ferplus
-from train.face.calibration import calibrate_face_model
+from train.face.confidence import calibrate_face_model
 from train.face.training import MODEL_FILE, load_face_model
 from train.reports import print_table, save_json
 

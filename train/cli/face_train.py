@@ -22,7 +22,7 @@ from train.face.training import (
     subset,
     train_face_model,
 )
-from train.models.face_cnn import FaceCNN
+from train.networks.face_cnn import FaceCNN
 from train.reports import print_table, save_json
 from train.trainer import SCHEDULES, TrainConfig
 

@@ -147,7 +147,7 @@ def _cv(args: argparse.Namespace) -> int:
 
 
 def add_fusion_commands(subparsers: Any) -> None:
-    """``emotion-bench fusion-ravdess`` (benchmark 4) and ``emotion-bench fusion-cv`` (benchmark 5)."""
+    """``emotion-bench fusion-ravdess`` (one actor's AV clips) and ``emotion-bench fusion-cv`` (the AV protocol)."""
     ravdess = subparsers.add_parser(
         "fusion-ravdess", help="speech, face, decision and model-level fusion on the clips of an AV cache",
         description="Score each speech window of an AV cache with the key face of the frames seen during it: "

@@ -23,7 +23,7 @@ from train.fusion.training import (
     save_fusion_head,
     train_head,
 )
-from train.models.face_cnn import pixels
+from train.networks.face_cnn import pixels
 from train.trainer import TrainConfig, predict
 
 

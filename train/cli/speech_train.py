@@ -11,7 +11,7 @@ import torch
 from train.checkpoints import CONFIG_FILE
 from train.cli.options import add_device_option, add_precision_option
 from train.data.feature_cache import load_speech_cache
-from train.models.speech_cnn import POOLINGS, SpeechCNN
+from train.networks.speech_cnn import POOLINGS, SpeechCNN
 from train.speech.training import (
     MODEL_FILE,
     SHIPPED_CHANNELS,

@@ -1,8 +1,8 @@
-"""Speech windows of audio-visual clips with the faces seen during each window (seed 2's sampling).
+"""Speech windows of audio-visual clips with the faces seen during each window (Aghajani 2022's sampling).
 
 A speech window of an AV cache clip starts at ``window_starts[i]`` on the video's time base and
 lasts ``window_s`` seconds (the cache's MFCC settings); its faces are the aligned crops whose frame
-time falls in ``[start, start + window_s)``. The window's *key face* is their medoid: seed 2's
+time falls in ``[start, start + window_s)``. The window's *key face* is their medoid: Aghajani 2022's
 key-face criterion (``edge.features.keyfaces.medoid``: least total distance to the other crops)
 applied to the faces of the window, i.e. its most typical real frame, chosen without any model.
 Benchmarks classify a window's key face; fusion training on real pairs may use every face of the

@@ -37,7 +37,6 @@ from tqdm import tqdm
 
 from edge.config.schema import DetectorConfig, PipelineConfig
 from edge.detectors.face import Face, FaceDetector
-from edge.detectors.factory import create_detector
 from edge.errors import InputError
 from edge.features.alignment import AlignParams, align_face
 from edge.features.audio import load_audio
@@ -46,6 +45,7 @@ from edge.features.mfcc import MfccParams, mfcc_windows, window_times
 from edge.features.vad import VadParams, speech_segments, trim_silence
 from edge.features.video import open_clip
 from edge.models import DETECTOR_MODEL
+from edge.models.loading import create_detector
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.ravdess import RavdessTake
 

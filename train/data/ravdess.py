@@ -2,16 +2,15 @@
 
 A RAVDESS take is named ``MM-VV-EE-II-SS-RR-AA`` (modality, vocal channel, emotion, intensity,
 statement, repetition, actor) and lives in ``Actor_AA/`` in the original layout. This module parses
-and validates those names, indexes a folder of takes (skipping and counting malformed names),
-pairs full audio-visual takes with their audio-only twins and splits takes by actor so that no
-speaker is ever in both the training and the test set.
+and validates those names, indexes a folder of takes (skipping and counting malformed names) and
+defines the actor folds, so that no speaker is ever in both the training and the test set.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,17 +66,6 @@ class RavdessTake:
     def label_id(self) -> int:
         """The 0-based index of the emotion in ``RAVDESS_LABELS``."""
         return self.emotion - 1
-
-    @property
-    def sex(self) -> str:
-        """``male`` for odd actor numbers, ``female`` for even ones."""
-        return "male" if self.actor % 2 else "female"
-
-    @property
-    def performance_key(self) -> tuple[int, int, int, int, int, int]:
-        """The last six fields: equal for the AV and audio-only recordings of one performance."""
-        return (self.vocal_channel, self.emotion, self.intensity, self.statement, self.repetition,
-                self.actor)
 
 
 def parse_take_name(path: str | Path) -> RavdessTake:
@@ -146,30 +134,6 @@ def index_ravdess(root: str | Path) -> RavdessIndex:
     return index
 
 
-def pair_av_with_audio(av_takes: Sequence[RavdessTake],
-                       audio_takes: Sequence[RavdessTake]) -> list[tuple[RavdessTake, RavdessTake]]:
-    """Pair each full audio-visual take with the audio-only take of the same performance.
-
-    AV takes without an audio-only twin are left out. Raises ``InputError`` when a take of the wrong
-    modality is passed, or when two audio-only takes share a performance (e.g. a .wav and a .flac).
-    """
-    by_key: dict[tuple[int, ...], RavdessTake] = {}
-    for take in audio_takes:
-        if take.modality != 3:
-            raise InputError(f"{take.path}: modality {take.modality:02d} is not audio-only (03)")
-        if take.performance_key in by_key:
-            raise InputError(f"{take.path}: same performance as {by_key[take.performance_key].path}")
-        by_key[take.performance_key] = take
-    pairs = []
-    for take in av_takes:
-        if take.modality != 1:
-            raise InputError(f"{take.path}: modality {take.modality:02d} is not full audio-visual (01)")
-        twin = by_key.get(take.performance_key)
-        if twin is not None:
-            pairs.append((take, twin))
-    return pairs
-
-
 @dataclass(frozen=True)
 class Fold:
     """One cross-validation fold: the actors held out for testing and those trained on."""
@@ -196,10 +160,3 @@ def actor_folds(n_folds: int = 4) -> list[Fold]:
         test = tuple(range(size * k + 1, size * (k + 1) + 1))
         folds.append(Fold(index=k, test_actors=test, train_actors=tuple(a for a in actors if a not in test)))
     return folds
-
-
-def split_takes(takes: Sequence[RavdessTake], fold: Fold) -> tuple[list[RavdessTake], list[RavdessTake]]:
-    """Split takes into (train, test) by actor according to ``fold``; other actors go nowhere."""
-    train = [t for t in takes if t.actor in fold.train_actors]
-    test = [t for t in takes if t.actor in fold.test_actors]
-    return train, test

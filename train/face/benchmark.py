@@ -26,7 +26,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from edge.errors import InputError
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, to_emotion7
-from train.calibration import expected_calibration_error
+from train.confidence import expected_calibration_error
 from train.data.feature_cache import AvCache
 from train.metrics import score, vote
 from train.reports import print_table

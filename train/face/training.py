@@ -32,8 +32,8 @@ from train import distributed
 from train.checkpoints import load_model, save_model
 from train.data.ferplus import FERPLUS_RULE, load_ferplus
 from train.data.image_folder import index_image_folder, load_images
-from train.models.face_cnn import FaceCNN, pixels
-from train.models.layers import count_weight_layers
+from train.networks.face_cnn import FaceCNN, pixels
+from train.networks.layers import count_weight_layers
 from train.trainer import (
     FitResult,
     TrainConfig,

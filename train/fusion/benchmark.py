@@ -1,13 +1,13 @@
 """``emotion-bench fusion-ravdess`` and ``fusion-cv``: audio-visual fusion on RAVDESS AV clips.
 
-``fusion-ravdess`` (benchmark 4) scores, on the clips of an AV cache (actor 05 here: ONE actor,
+``fusion-ravdess`` (the one-actor audio-visual benchmark) scores, on the clips of an AV cache (actor 05 here: ONE actor,
 14 clips), a speech model that never heard the cache's actors (refused otherwise; fold 0's of
 the speech CV for actor 05) and the face model (FER2013 only) alone and fused: each speech
 window with the key face of the frames seen during it (``train.data.av_windows``), per window
 and per clip (majority vote and mean posterior), for speech only (mapped onto the 7 classes,
 calm -> neutral), face only, decision fusion with the daemon's default weights and the
 model-level fusion head (trained by ``emotion-train fusion`` on those very encoders, which is
-checked). ``fusion-cv`` (benchmark 5) is the cross-validated protocol of ``train.fusion.cv``.
+checked). ``fusion-cv`` (the 24-actor audio-visual protocol) is the cross-validated protocol of ``train.fusion.cv``.
 Both print tables and write ``results.json`` and confusion PNGs to ``--out``.
 """
 
@@ -33,7 +33,7 @@ from train.fusion.eval import (
     METRICS,
 )
 from train.metrics import mean_std, vote
-from train.models.face_cnn import pixels
+from train.networks.face_cnn import pixels
 
 ONE_ACTOR_NOTE = ("the AV clips of {n} actor(s) {actors} only ({clips} clips): a per-speaker result with large "
                   "uncertainty, not an estimate over speakers")

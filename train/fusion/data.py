@@ -29,8 +29,8 @@ from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, mapping_matrix
 from train.data.feature_cache import SpeechCache
 from train.face.training import load_face_model
-from train.models.face_cnn import FaceCNN
-from train.models.speech_cnn import SpeechCNN
+from train.networks.face_cnn import FaceCNN
+from train.networks.speech_cnn import SpeechCNN
 from train.speech.benchmark import load_fold_model
 from train.speech.training import load_speech_model
 

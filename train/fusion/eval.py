@@ -23,7 +23,7 @@ from edge.taxonomy import EMOTIONS
 from train.data.av_windows import AlignedWindows
 from train.fusion.data import Encoded, to_emotion_ids
 from train.metrics import Scores, clip_votes, score
-from train.models.fusion_head import FusionHead
+from train.networks.fusion_head import FusionHead
 from train.reports import save_confusion_png
 from train.trainer import predict
 

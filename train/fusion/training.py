@@ -30,8 +30,8 @@ from edge.taxonomy import EMOTIONS
 from train.checkpoints import load_model, save_model
 from train.face.training import FaceData, load_face_data
 from train.fusion.data import Encoder, PairSet
-from train.models.fusion_head import FusionHead
-from train.models.layers import count_weight_layers
+from train.networks.fusion_head import FusionHead
+from train.networks.layers import count_weight_layers
 from train.trainer import FitResult, TrainConfig, fit, seed_everything
 
 MODEL_FILE = "fusion_head.pt"

@@ -24,7 +24,7 @@ from edge.taxonomy import RAVDESS_LABELS
 from train.data.feature_cache import MANIFEST, SpeechCache
 from train.data.ravdess import Fold
 from train.metrics import Scores, clip_votes, mean_std, score
-from train.models.speech_cnn import SpeechCNN
+from train.networks.speech_cnn import SpeechCNN
 from train.speech.training import (
     TrainingSettings,
     model_summary,

@@ -26,8 +26,8 @@ from train import distributed
 from train.checkpoints import load_model, save_model
 from train.data.feature_cache import SpeechCache
 from train.metrics import clip_votes, score
-from train.models.layers import count_weight_layers
-from train.models.speech_cnn import SpeechCNN
+from train.networks.layers import count_weight_layers
+from train.networks.speech_cnn import SpeechCNN
 from train.trainer import (
     Augment,
     FitResult,
