@@ -103,7 +103,6 @@ def class_weights(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     return weights
 
 
-@torch.no_grad()
 def mixup(x: torch.Tensor, y: torch.Tensor, n_classes: int, alpha: float,
           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """``x`` and its targets (class ids or distributions) blended with a shuffled copy, weight ~ Beta(alpha, alpha)."""
@@ -114,6 +113,7 @@ def mixup(x: torch.Tensor, y: torch.Tensor, n_classes: int, alpha: float,
     return weight * x + (1 - weight) * x[partner], weight * targets + (1 - weight) * targets[partner]
 
 
+@torch.no_grad()
 def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Softmax posteriors (n, n_classes) of ``model`` in eval mode, computed on the model's device."""
     model.eval()
