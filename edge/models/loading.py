@@ -38,7 +38,7 @@ class Models:
 
 def load_model(path: Path, models: ModelsConfig = DEFAULT_MODELS) -> Backend:
     """The model at ``path`` on the backend, providers and threads of ``[models]``."""
-    return load_backend(path, models.backend, models.providers, models.threads)
+    return load_backend(path, models)
 
 
 def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsConfig = DEFAULT_MODELS) -> FaceDetector:
@@ -47,7 +47,7 @@ def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsC
     thresholds = (detector.score_threshold, detector.nms_threshold, detector.top_k, detector.max_side)
     if detector.implementation == "opencv":
         return OpenCvYuNet(path, *thresholds)
-    return YuNet(load_backend(path, models.backend, models.providers, models.threads), *thresholds)
+    return YuNet(load_backend(path, models), *thresholds)
 
 
 def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> FusionHeadModel | None:

@@ -29,11 +29,11 @@ from edge.features.video import AVClip, open_clip
 class ReportSettings:
     """What the report runs: feature parameters, detector, frame sampling and key-face radius."""
 
+    every_nth: int
+    key_face_radius: int
     mfcc: MfccParams = field(default_factory=MfccParams)
     vad: VadParams = field(default_factory=VadParams)
     align: AlignParams = field(default_factory=AlignParams)
-    every_nth: int = 3
-    key_face_radius: int = 2
 
 
 def _round(value: float) -> float:

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from edge.config.names import PROVIDERS
 from edge.errors import ModelFileError
 from edge.runtime.backend import Backend
 from edge.sidecar import SidecarMismatchError, read_sidecar
 
-DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+DEFAULT_PROVIDERS = (PROVIDERS["cpu"],)
 
 
 class OnnxRuntimeBackend(Backend):

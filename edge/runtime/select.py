@@ -1,6 +1,7 @@
 """Choosing and loading a backend for a model path: ONNX Runtime (CPU, CUDA or TensorRT EP) or a TensorRT engine.
 
-``load_backend(path, backend)``:
+``load_backend(path, models)``, ``models`` being the ``[models]`` section (``backend``, ``providers``,
+``threads``):
 
 * ``"auto"``: an ``.engine`` file runs on TensorRT, an ``.onnx`` file on ONNX Runtime;
 * ``"onnxruntime"``: the ONNX model on the execution providers named by ``providers``, in order of
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edge.config.names import BACKENDS, PRECISIONS, PROVIDERS
+from edge.config.names import PRECISIONS, PROVIDERS
+from edge.config.schema import ModelsConfig
 from edge.errors import ModelFileError
 from edge.runtime.backend import Backend
 from edge.runtime.cuda_memory import open_cuda
@@ -27,6 +29,7 @@ from edge.runtime.tensorrt_backend import ENGINE_SUFFIX, TensorRTBackend, engine
 from edge.sidecar import read_sidecar
 
 ORT_ENGINE_CACHE = "ort_trt_cache"
+DEFAULT_MODELS = ModelsConfig()
 
 
 def ort_providers(model: Path, names: Sequence[str]) -> list[Any]:
@@ -74,18 +77,11 @@ def find_engine(model: Path, precision: str | None = None, cuda: str = "auto") -
     )
 
 
-def load_backend(
-    path: str | Path,
-    backend: str = "auto",
-    providers: Sequence[str] = ("cpu",),
-    threads: int = 0,
-    precision: str | None = None,
-    cuda: str = "auto",
-) -> Backend:
-    """The backend running the model at ``path`` (see the module docstring)."""
-    path = Path(path)
-    if backend not in BACKENDS:
-        raise ModelFileError(f"backend {backend!r} is not one of {BACKENDS}")
+def load_backend(path: str | Path, models: ModelsConfig = DEFAULT_MODELS, precision: str | None = None,
+                 cuda: str = "auto") -> Backend:
+    """The backend running the model at ``path`` on the backend, providers and threads of ``[models]``
+    (see the module docstring)."""
+    path, backend = Path(path), models.backend
     if precision is not None and precision not in PRECISIONS:
         raise ModelFileError(f"precision {precision!r} is not one of {PRECISIONS}")
     is_engine = path.suffix == ENGINE_SUFFIX
@@ -95,4 +91,4 @@ def load_backend(
         return TensorRTBackend(path if is_engine else find_engine(path, precision, cuda), cuda=cuda)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
-    return OnnxRuntimeBackend(path, providers=ort_providers(path, providers), threads=threads)
+    return OnnxRuntimeBackend(path, providers=ort_providers(path, models.providers), threads=models.threads)

@@ -22,6 +22,7 @@ from conftest import REPO_ROOT
 from onnx import TensorProto, helper, numpy_helper
 
 from calibration.builder import CalibrationSet
+from edge.config.schema import ModelsConfig
 from edge.errors import InputError, ModelFileError
 from edge.runtime.cuda_memory import GpuInfo
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
@@ -197,13 +198,13 @@ def test_without_tensorrt_the_engine_backend_says_how_to_get_it(fp32: Path) -> N
 
 def test_backend_selection_by_file_and_config(with_int8: Path) -> None:
     assert isinstance(load_backend(with_int8), OnnxRuntimeBackend)
-    assert isinstance(load_backend(with_int8, "onnxruntime", threads=1), OnnxRuntimeBackend)
+    assert isinstance(load_backend(with_int8, ModelsConfig(backend="onnxruntime", threads=1)), OnnxRuntimeBackend)
     with pytest.raises(ModelFileError, match="a TensorRT engine cannot run on ONNX Runtime"):
-        load_backend(_engine_file(with_int8), "onnxruntime")
-    with pytest.raises(ModelFileError, match="backend 'tflite' is not one of"):
-        load_backend(with_int8, "tflite")
-    with pytest.raises(ModelFileError, match=r"unknown execution providers \['npu'\]"):
-        load_backend(with_int8, providers=("npu",))
+        load_backend(_engine_file(with_int8), ModelsConfig(backend="onnxruntime"))
+    with pytest.raises(ValueError, match="backend: must be one of 'auto', 'onnxruntime', 'tensorrt', got 'tflite'"):
+        ModelsConfig(backend="tflite")
+    with pytest.raises(ValueError, match="providers: must be one of 'tensorrt', 'cuda', 'cpu', got 'npu'"):
+        ModelsConfig(providers=("npu",))
     trt, cuda, cpu = ort_providers(with_int8.with_name("tiny.int8.onnx"), ("tensorrt", "cuda"))
     assert trt[0] == "TensorrtExecutionProvider" and trt[1]["trt_int8_enable"] is True
     assert trt[1]["trt_engine_cache_enable"] is True and trt[1]["trt_engine_cache_path"].endswith("ort_trt_cache")
@@ -240,7 +241,7 @@ def test_fp16_and_int8_engines_run_like_onnxruntime(with_int8: Path) -> None:
         logits = backend.run(batch)["logits"]  # 20 > max batch 8: run in three parts
         assert logits.shape == expected.shape
         assert np.abs(logits - expected).max() < 0.05 * np.abs(expected).max()
-        assert load_backend(with_int8, "tensorrt", precision=precision).artifact == engine
+        assert load_backend(with_int8, ModelsConfig(backend="tensorrt"), precision=precision).artifact == engine
         with pytest.raises(InputError, match="input of shape"):
             backend.run(np.zeros((2, 5), np.float32))
         backend.close()
