@@ -115,3 +115,27 @@ def test_the_benchmark_scores_a_fold_model_and_the_baseline_on_degraded_real_tak
     assert [r["condition"] for r in rows] == [c.name for c in conditions] and rows[0]["cnn_drop_points"] == 0.0
     assert save_robustness_png(rows, tmp_path / "r.png", "test").stat().st_size > 1000
     json.dumps(rows)
+
+
+def test_an_augmented_cache_holds_degraded_copies_that_only_training_uses(ravdess_speech_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    from train.data.feature_cache import SpeechCacheSpec, build_cache, load_speech_cache
+    from train.data.ravdess import index_ravdess
+    from train.speech.training import windows_of
+
+    takes = [t for t in index_ravdess(ravdess_speech_dir).takes
+             if t.actor in (1, 2, 3) and t.repetition == 1 and t.intensity == 1 and t.emotion in (3, 5)]
+    plain = build_cache(takes, SpeechCacheSpec(), tmp_path, ravdess_speech_dir, workers=1, progress=False)
+    spec = SpeechCacheSpec(augment=SpeechAugment(copies=2))
+    report = build_cache(takes, spec, tmp_path, ravdess_speech_dir, workers=2, progress=False)
+    assert report.directory != plain.directory and report.failures == []     # its own cache, keyed on the recipe
+    cache = load_speech_cache(report.directory)
+    clean = load_speech_cache(plain.directory)
+    np.testing.assert_array_equal(cache.windows, clean.windows)             # the clean windows are the same
+    assert len(cache.augmented) >= len(cache.windows) and cache.augmented.shape[1:] == cache.windows.shape[1:]
+    assert not np.allclose(cache.augmented[: len(cache.windows)], cache.windows[: len(cache.augmented)])
+    assert len(clean.augmented) == 0
+    with_copies, without = windows_of(cache, [1, 2], augmented=True), windows_of(cache, [1, 2])
+    assert len(with_copies.x) > len(without.x) and set(with_copies.take_ids) == set(without.take_ids)
+    again = build_cache(takes, spec, tmp_path / "again", ravdess_speech_dir, workers=1, progress=False)
+    np.testing.assert_array_equal(load_speech_cache(again.directory).augmented, cache.augmented)   # seeded

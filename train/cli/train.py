@@ -27,6 +27,7 @@ from train.data.feature_cache import (
     build_cache,
 )
 from train.data.ravdess import index_ravdess
+from train.speech.degrade import SpeechAugment
 
 
 def _positive(text: str) -> int:
@@ -56,7 +57,8 @@ def _cache(args: argparse.Namespace) -> int:
     modalities: tuple[int, ...]
     if args.kind == "speech":
         mfcc = replace(MfccParams(), window_s=args.window_s, hop_s=args.hop_s)
-        spec, modalities, needed = SpeechCacheSpec(mfcc=mfcc), (1, 3), "audio"   # 02 (video-only) has no sound
+        augment = SpeechAugment(copies=args.augment_copies, seed=args.augment_seed) if args.augment_copies else None
+        spec, modalities, needed = SpeechCacheSpec(mfcc=mfcc, augment=augment), (1, 3), "audio"   # 02: no sound
     else:
         spec = AvCacheSpec(every_nth=args.every_nth, key_face_radius=args.radius)
         modalities, needed = (1,), "audio and video"
@@ -116,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "on the cache records it, and the daemon and classify cut windows to match")
     speech.add_argument("--hop-s", type=float, default=mfcc_defaults.hop_s, metavar="S",
                         help=f"hop between windows in seconds (default {mfcc_defaults.hop_s})")
+    speech.add_argument("--augment-copies", type=int, default=0, metavar="K",
+                        help="also K randomly degraded copies of every take (noise or babble at 0-20 dB SNR, "
+                             "sometimes reverb or the telephone band, a level change): training uses them for "
+                             "its fitting actors, never for validation or tests (default 0: none)")
+    speech.add_argument("--augment-seed", type=int, default=0, metavar="N", help="seeds the copies (default 0)")
     av.add_argument("--every-nth", type=_positive, default=1, metavar="N",
                     help="examine frames 0, N, 2N, ... of each clip (default 1: every frame)")
     av.add_argument("--radius", type=_positive, default=AvCacheSpec().key_face_radius, metavar="R",

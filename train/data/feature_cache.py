@@ -9,7 +9,8 @@ whose features cannot be made (undecodable file, no speech, no face) are recorde
 ``manifest.json`` with the reason, and retried on the next build.
 
 Two kinds:
-  speech: load_audio -> trim_silence -> mfcc_windows; npz ``windows`` (n, C, T, F) float32.
+  speech: load_audio -> trim_silence -> mfcc_windows; npz ``windows`` (n, C, T, F) float32, and with
+      augmentation ``augmented``: the windows of randomly degraded copies of the take.
   av: every ``every_nth`` video frame -> FaceDetector (largest face) -> align_face; npz
       ``crops`` (n, S, S) uint8 with ``pts``, ``key_faces`` and the clip's speech windows with
       their start times on the frames' time base (seconds from the container start).
@@ -24,7 +25,8 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -48,6 +50,7 @@ from edge.models import DETECTOR_MODEL
 from edge.models.loading import create_detector
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.ravdess import RavdessTake
+from train.speech.degrade import BABBLE_SOURCES, Babble, SpeechAugment, babble_from
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,16 @@ def detector_record(detector: DetectorConfig) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SpeechCacheSpec:
-    """Parameters of a speech cache: VAD trimming, then MFCC windows."""
+    """Parameters of a speech cache: VAD trimming, then MFCC windows; with ``augment``, degraded copies too."""
 
     mfcc: MfccParams = field(default_factory=MfccParams)
     vad: VadParams = field(default_factory=VadParams)
+    augment: SpeechAugment | None = None
     kind = "speech"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": CACHE_FORMAT, "kind": self.kind, "mfcc": self.mfcc.to_dict(),
-                "vad": self.vad.to_dict()}
+        record = {"format": CACHE_FORMAT, "kind": self.kind, "mfcc": self.mfcc.to_dict(), "vad": self.vad.to_dict()}
+        return record if self.augment is None else {**record, "augment": self.augment.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,45 @@ def _take_fields(take: RavdessTake) -> dict[str, np.ndarray]:
             "actor": np.array(take.actor)}
 
 
-def speech_item(take: RavdessTake, spec: SpeechCacheSpec) -> dict[str, np.ndarray]:
-    """The arrays cached for one take: its VAD-trimmed MFCC windows, label id and actor."""
+def speech_item(take: RavdessTake, spec: SpeechCacheSpec, babble: Babble | None = None) -> dict[str, np.ndarray]:
+    """The arrays cached for one take: its VAD-trimmed MFCC windows, label id and actor.
+
+    With ``spec.augment``, also ``augmented``: the windows of ``copies`` randomly degraded versions
+    of the take (seeded by the take), each through the same VAD and MFCC path; a copy in which the
+    VAD finds no speech is left out.
+    """
     signal = load_audio(take.path, spec.mfcc.sample_rate)
-    return {"windows": _speech_windows(signal, spec, take.path), **_take_fields(take)}
+    item = {"windows": _speech_windows(signal, spec, take.path), **_take_fields(take)}
+    if spec.augment is None:
+        return item
+    copies = []
+    for copy in range(spec.augment.copies):
+        rng = np.random.default_rng([spec.augment.seed, zlib.crc32(take.take_id.encode()), copy])
+        degraded = spec.augment.apply(signal, spec.mfcc.sample_rate, spec.vad, rng, babble)
+        try:
+            copies.append(_speech_windows(degraded, spec, take.path))
+        except InputError:
+            continue
+    empty = np.zeros((0, *item["windows"].shape[1:]), dtype=np.float32)
+    item["augmented"] = np.concatenate(copies) if copies else empty
+    return item
+
+
+def block_babble(take: RavdessTake, takes: Sequence[RavdessTake], load: Callable[[Path], np.ndarray],
+                 seed: int) -> Babble | None:
+    """Babble for augmenting ``take``: other actors of its block of six (fold k tests actors 6k+1..6k+6).
+
+    Whenever a copy of ``take`` is trained on, its block is a training block, so every voice in the
+    babble is a training actor's: no test speaker is ever heard in training. None when the build holds
+    no other actor of the block (white noise then takes babble's place).
+    """
+    block = (take.actor - 1) // 6
+    others = [t for t in takes if (t.actor - 1) // 6 == block and t.actor != take.actor]
+    if not others:
+        return None
+    rng = np.random.default_rng([seed, zlib.crc32(take.take_id.encode())])
+    chosen = rng.choice(len(others), size=min(BABBLE_SOURCES, len(others)), replace=False)
+    return babble_from([load(others[i].path) for i in chosen])
 
 
 def largest_face(faces: Sequence[Face]) -> Face:
@@ -181,11 +220,17 @@ def _write_atomically(path: Path, arrays: dict[str, Any]) -> None:
 
 
 class _ItemWriter:
-    """Builds and writes items in one process (holding that process's face detector)."""
+    """Builds and writes items in one process (holding that process's face detector, and decoded babble)."""
 
-    def __init__(self, spec: CacheSpec) -> None:
-        self.spec = spec
+    def __init__(self, spec: CacheSpec, takes: Sequence[RavdessTake]) -> None:
+        self.spec, self.takes = spec, list(takes)
         self.detector = create_detector(spec.detector) if isinstance(spec, AvCacheSpec) else None
+        self._audio: dict[Path, np.ndarray] = {}
+
+    def _load(self, path: Path) -> np.ndarray:
+        if path not in self._audio:
+            self._audio[path] = load_audio(path, self.spec.mfcc.sample_rate)
+        return self._audio[path]
 
     def __call__(self, take: RavdessTake, item_path: Path) -> str | None:
         """Write the item; return the reason instead when the take's features cannot be made."""
@@ -194,7 +239,9 @@ class _ItemWriter:
                 assert self.detector is not None
                 arrays = av_item(take, self.spec, self.detector)
             else:
-                arrays = speech_item(take, self.spec)
+                augment = self.spec.augment
+                babble = None if augment is None else block_babble(take, self.takes, self._load, augment.seed)
+                arrays = speech_item(take, self.spec, babble)
         except InputError as err:
             return str(err)
         _write_atomically(item_path, arrays)
@@ -204,10 +251,10 @@ class _ItemWriter:
 _worker: _ItemWriter | None = None
 
 
-def _init_worker(spec: CacheSpec) -> None:
+def _init_worker(spec: CacheSpec, takes: Sequence[RavdessTake]) -> None:
     global _worker
     cv2.setNumThreads(1)  # one process per core already
-    _worker = _ItemWriter(spec)
+    _worker = _ItemWriter(spec, takes)
 
 
 def _run_in_worker(take: RavdessTake, item_path: Path) -> str | None:
@@ -266,12 +313,12 @@ def build_cache(takes: Sequence[RavdessTake], spec: CacheSpec, out_root: str | P
     bar = tqdm(total=len(todo), desc=f"{spec.kind} cache", unit="take", disable=not progress)
     n_workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     if n_workers == 1:
-        writer = _ItemWriter(spec)
+        writer = _ItemWriter(spec, takes)
         outcomes = ((take, writer(take, path)) for take, path in todo)
         failures.extend(_collect(outcomes, bar))
     else:
         pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(spec,))
+                                   initializer=_init_worker, initargs=(spec, takes))
         try:
             futures = {pool.submit(_run_in_worker, take, path): take for take, path in todo}
             outcomes = ((futures[f], f.result()) for f in as_completed(futures))
@@ -331,6 +378,9 @@ class SpeechCache:
     label_ids: np.ndarray
     windows: np.ndarray
     window_take: np.ndarray
+    augmented: np.ndarray
+    """Windows of the degraded copies (empty without augmentation), never used for validation or tests."""
+    augmented_take: np.ndarray
 
     @property
     def window_labels(self) -> np.ndarray:
@@ -345,7 +395,7 @@ def load_speech_cache(directory: str | Path) -> SpeechCache:
     """Read a speech cache built by ``build_cache`` (items in take-id order)."""
     directory = Path(directory)
     manifest = _read_manifest(directory, SpeechCacheSpec.kind)
-    take_ids, actors, labels, windows, window_take = [], [], [], [], []
+    take_ids, actors, labels, windows, window_take, augmented, augmented_take = [], [], [], [], [], [], []
     for k, path in enumerate(_item_files(directory)):
         with np.load(path) as item:
             take_ids.append(str(item["take_id"]))
@@ -353,10 +403,14 @@ def load_speech_cache(directory: str | Path) -> SpeechCache:
             labels.append(int(item["label"]))
             windows.append(item["windows"])
             window_take.append(np.full(len(item["windows"]), k, dtype=np.int64))
+            copies = item["augmented"] if "augmented" in item.files else item["windows"][:0]
+            augmented.append(copies)
+            augmented_take.append(np.full(len(copies), k, dtype=np.int64))
     return SpeechCache(directory=directory, manifest=manifest, take_ids=take_ids,
                        actors=np.asarray(actors, dtype=np.int64),
                        label_ids=np.asarray(labels, dtype=np.int64),
-                       windows=np.concatenate(windows), window_take=np.concatenate(window_take))
+                       windows=np.concatenate(windows), window_take=np.concatenate(window_take),
+                       augmented=np.concatenate(augmented), augmented_take=np.concatenate(augmented_take))
 
 
 @dataclass

@@ -21,6 +21,8 @@ from edge.features.vad import VadParams, speech_segments
 KINDS = ("clean", "white", "babble", "reverb", "telephone", "gain")
 TELEPHONE_BAND_HZ = (300.0, 3400.0)
 BABBLE_TALKERS = 4
+BABBLE_SOURCES = 12
+"""Recordings a babble source picks its talkers from (a fresh choice per take)."""
 
 Babble = Callable[[int, np.random.Generator], np.ndarray]
 """``babble(n, rng)``: n samples of several other talkers speaking at once (unit power)."""

@@ -32,11 +32,10 @@ from edge.features.vad import VadParams, trim_silence
 from train.data.ravdess import Fold, RavdessTake
 from train.metrics import mean_std
 from train.networks.speech_cnn import SpeechCNN
-from train.speech.degrade import CONDITIONS, Babble, Condition, babble_from, degrade
+from train.speech.degrade import BABBLE_SOURCES, CONDITIONS, Babble, Condition, babble_from, degrade
 from train.trainer import predict
 
 SVM_C = (1.0, 10.0, 100.0)
-BABBLE_SOURCES = 12
 
 
 def clip_posterior(model: SpeechCNN, audio: np.ndarray, mfcc: MfccParams, vad: VadParams) -> np.ndarray | None:

@@ -119,14 +119,19 @@ class WindowSet:
         return {str(take): int(label) for take, label in zip(self.take_ids, self.y.tolist(), strict=True)}
 
 
-def windows_of(cache: SpeechCache, actors: Sequence[int]) -> WindowSet:
-    """All windows of the takes of ``actors``; ``InputError`` when the cache has none of them."""
+def windows_of(cache: SpeechCache, actors: Sequence[int], augmented: bool = False) -> WindowSet:
+    """All windows of the takes of ``actors`` (with ``augmented``, their degraded copies' too);
+    ``InputError`` when the cache has none of them."""
     selected = np.isin(cache.window_actors, list(actors))
     if not selected.any():
         raise InputError(f"{cache.directory}: no windows of actors {sorted(actors)}")
-    return WindowSet(x=torch.from_numpy(cache.windows[selected]),
-                     y=torch.from_numpy(cache.window_labels[selected]),
-                     take_ids=np.asarray(cache.take_ids)[cache.window_take[selected]])
+    x, take = cache.windows[selected], cache.window_take[selected]
+    if augmented and len(cache.augmented):
+        copies = np.isin(cache.actors[cache.augmented_take], list(actors))
+        x = np.concatenate([x, cache.augmented[copies]])
+        take = np.concatenate([take, cache.augmented_take[copies]])
+    return WindowSet(x=torch.from_numpy(x), y=torch.from_numpy(cache.label_ids[take]),
+                     take_ids=np.asarray(cache.take_ids)[take])
 
 
 def clip_accuracy(posteriors: np.ndarray, windows: WindowSet, rule: str) -> float:
@@ -161,7 +166,7 @@ def train_speech_model(cache: SpeechCache, actors: Sequence[int], model_config: 
     started = time.monotonic()
     present = sorted(set(actors) & set(cache.actors.tolist()))
     fit_actors, val_actors = validation_split(present, config.seed)
-    train, val = windows_of(cache, fit_actors), windows_of(cache, val_actors)
+    train, val = windows_of(cache, fit_actors, augmented=True), windows_of(cache, val_actors)
     seed_everything(config.seed)
     n_classes = len(RAVDESS_LABELS)
     mfcc = cache.manifest["params"]["mfcc"]
