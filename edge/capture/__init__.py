@@ -1,7 +1,8 @@
 """Capture sources by URI: cameras (V4L2, CSI, GStreamer), microphones (sounddevice) and file replay (PyAV).
 
 ``open_sources`` turns the configured video URI and microphone into ``Source`` objects; every
-source runs its own capture thread and stamps items on the monotonic clock (``source.py``).
+source runs its own capture thread and stamps items on the monotonic clock (``source.py``) and
+hands them to bounded drop-oldest queues (``queues.py``), the seam to the pipeline's stages.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Feature extraction shared by the device and training: audio, VAD, MFCC, faces, key faces, video."""
+"""Feature extraction shared by the device and training: audio, VAD, MFCC, video, alignment, key faces, frames."""
