@@ -6,13 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from edge.app.cli_support import add_log_level_option, run_main
-from train import distributed
+from edge.app.cli_support import add_log_level_option
 from train.cli.face_bench import add_face_commands
 from train.cli.face_latency import add_latency_command
 from train.cli.fusion_bench import add_fusion_commands
+from train.cli.options import run_tool
 from train.cli.speech_bench import add_speech_command
 from train.cli.speech_robustness import add_robustness_command
 
@@ -34,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    distributed.quiet_unless_main()
-    return run_main(build_parser(), argv, logging_redirect_tqdm)
+    return run_tool(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""Command-line options shared by the training commands: the torch device and the training precision."""
+"""What the training command lines share: the torch device and precision options, and how a command runs."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from edge.app.cli_support import run_main
+from train import distributed
 from train.trainer import (
     PRECISIONS,
     check_device,
@@ -28,3 +33,10 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="bf16: bfloat16 autocast forward passes (about 1.9x faster on AVX512-BF16 CPUs; weights "
                              "and optimiser stay float32) (default fp32)")
+
+
+def run_tool(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Run an ``emotion-train`` / ``emotion-bench`` command: progress bars and logs together, and under
+    torchrun only rank 0 speaks."""
+    distributed.quiet_unless_main()
+    return run_main(parser, argv, logging_redirect_tqdm)

@@ -9,16 +9,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from edge.app.cli_support import add_log_level_option, run_main
+from edge.app.cli_support import add_log_level_option
 from edge.errors import InputError
 from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
-from train import distributed
 from train.cli.face_calibrate import add_face_calibration_command
 from train.cli.face_train import add_face_training_commands
 from train.cli.fusion_train import add_fusion_command
+from train.cli.options import run_tool
 from train.cli.speech_train import add_speech_command
 from train.data.feature_cache import (
     AvCacheSpec,
@@ -136,8 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    distributed.quiet_unless_main()
-    return run_main(build_parser(), argv, logging_redirect_tqdm)
+    return run_tool(build_parser(), argv)
 
 
 if __name__ == "__main__":
