@@ -86,12 +86,14 @@ def take_rng(take: RavdessTake, condition: Condition, seed: int) -> np.random.Ge
     return np.random.default_rng([seed, zlib.crc32(take.take_id.encode()), zlib.crc32(condition.name.encode())])
 
 
-def babble_for(take: RavdessTake, test_takes: Sequence[RavdessTake], sample_rate: int, seed: int) -> Babble:
-    """Babble of the fold's other test actors (``BABBLE_SOURCES`` of their takes, chosen per take)."""
+def babble_for(take: RavdessTake, audio: dict[str, np.ndarray], test_takes: Sequence[RavdessTake],
+               seed: int) -> Babble:
+    """Babble of the fold's other test actors (``BABBLE_SOURCES`` of their takes, chosen per take);
+    ``audio`` holds the decoded test takes by take id."""
     others = [t for t in test_takes if t.actor != take.actor]
     rng = np.random.default_rng([seed, zlib.crc32(take.take_id.encode())])
     chosen = rng.choice(len(others), size=min(BABBLE_SOURCES, len(others)), replace=False)
-    return babble_from([load_audio(others[i].path, sample_rate) for i in chosen])
+    return babble_from([audio[others[i].take_id] for i in chosen])
 
 
 def evaluate_fold(model: SpeechCNN, fold: Fold, takes: Sequence[RavdessTake], mfcc: MfccParams, vad: VadParams,
@@ -100,9 +102,9 @@ def evaluate_fold(model: SpeechCNN, fold: Fold, takes: Sequence[RavdessTake], mf
     test = [t for t in takes if t.actor in fold.test_actors]
     baseline = SvmBaseline(mfcc, vad).fit([t for t in takes if t.actor in fold.train_actors]) if svm else None
     correct = {c.name: {"cnn": 0, "svm": 0, "no_speech": 0} for c in conditions}
+    decoded = {t.take_id: load_audio(t.path, mfcc.sample_rate) for t in test}
     for take in tqdm(test, desc=f"robustness fold {fold.index}", unit="take"):
-        audio = load_audio(take.path, mfcc.sample_rate)
-        babble = babble_for(take, test, mfcc.sample_rate, seed)
+        audio, babble = decoded[take.take_id], babble_for(take, decoded, test, seed)
         for condition in conditions:
             degraded = degrade(audio, condition, mfcc.sample_rate, vad, take_rng(take, condition, seed), babble)
             posterior = clip_posterior(model, degraded, mfcc, vad)
