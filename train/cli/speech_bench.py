@@ -11,6 +11,7 @@ from typing import Any
 
 from edge.taxonomy import RAVDESS_LABELS
 from train import distributed
+from train.cli.speech_robustness import run_robustness
 from train.cli.speech_train import add_training_options, training_settings
 from train.data.feature_cache import load_speech_cache
 from train.data.ravdess import actor_folds
@@ -54,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
         "cpu_count": os.cpu_count(), "model": results[0]["model"], "folds": results, "summary": summary,
     })
     print(f"results and confusion PNGs in {out}")
+    if args.robustness is not None:
+        run_robustness(args.robustness, out, out, [f.index for f in folds])
     return 0
 
 
@@ -70,5 +73,8 @@ def add_speech_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="output folder (default runs/speech_cv)")
     parser.add_argument("--folds", type=int, nargs="+", choices=range(N_FOLDS), default=None, metavar="K",
                         help="run only these folds (0-3), e.g. for a quick experiment (default: all)")
+    parser.add_argument("--robustness", type=Path, metavar="DATA",
+                        help="then score the fold models on degraded takes of this RAVDESS speech folder, beside "
+                             "the MFCC + SVM baseline (as `emotion-bench speech-robustness`; written to --out)")
     parser.set_defaults(run=_run)
     return parser

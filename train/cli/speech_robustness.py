@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +19,37 @@ from train.speech.degrade import CONDITIONS
 from train.speech.robustness import evaluate_fold, save_robustness_png, summary_rows
 
 
-def _run(args: argparse.Namespace) -> int:
-    takes = [t for t in index_ravdess(args.data).takes if t.modality == 3]
+def run_robustness(data: Path, cv: Path, out: Path, folds: Sequence[int] | None = None,
+                   conditions: Sequence[str] | None = None, svm: bool = True, seed: int = 0) -> list[dict[str, Any]]:
+    """Score the fold models of ``cv`` on degraded takes of ``data``; print the table, write JSON and PNG to ``out``."""
+    takes = [t for t in index_ravdess(data).takes if t.modality == 3]
     if not takes:
-        raise InputError(f"{args.data}: no RAVDESS audio-only takes (modality 03)")
-    conditions = [c for c in CONDITIONS if args.conditions is None or c.name in args.conditions or c.kind == "clean"]
-    folds, results = [f for f in actor_folds(N_FOLDS) if args.folds is None or f.index in args.folds], []
-    for fold in folds:
-        model, meta = load_fold_model(args.cv / f"fold{fold.index}" / "checkpoint.pt")
+        raise InputError(f"{data}: no RAVDESS audio-only takes (modality 03)")
+    chosen = [c for c in CONDITIONS if conditions is None or c.name in conditions or c.kind == "clean"]
+    run_folds, results = [f for f in actor_folds(N_FOLDS) if folds is None or f.index in folds], []
+    for fold in run_folds:
+        model, meta = load_fold_model(cv / f"fold{fold.index}" / "checkpoint.pt")
         if meta["features"] is None:
-            raise InputError(f"{args.cv}: the cache its folds were trained on is gone; its MFCC settings are unknown")
+            raise InputError(f"{cv}: the cache its folds were trained on is gone; its MFCC settings are unknown")
         mfcc, vad = MfccParams(**meta["features"]["mfcc"]), VadParams(**meta["features"]["vad"])
-        results.append(evaluate_fold(model, fold, takes, mfcc, vad, conditions, svm=not args.no_svm, seed=args.seed))
-    rows = summary_rows(results, conditions)
+        results.append(evaluate_fold(model, fold, takes, mfcc, vad, chosen, svm=svm, seed=seed))
+    rows = summary_rows(results, chosen)
     columns = [c for c in ("condition", "cnn_clip_accuracy", "cnn_std", "cnn_drop_points", "svm_clip_accuracy",
                            "svm_std", "svm_drop_points", "no_speech_clips") if c in rows[0]]
-    title = f"speech robustness, RAVDESS actor-independent folds {[f.index for f in folds]}, models of {args.cv}"
-    print_table(rows, columns, title=title)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_robustness_png(rows, args.out / "robustness.png", title=f"speech, folds {[f.index for f in folds]}")
-    report: dict[str, Any] = {"benchmark": "speech-robustness", "command": " ".join(sys.argv), "cv": str(args.cv),
-                              "data": str(args.data), "seed": args.seed, "machine": platform.platform(),
-                              "conditions": [c.name for c in conditions], "folds": results, "summary": rows}
-    save_json(args.out / "robustness.json", report)
-    print(f"table, robustness.json and robustness.png in {args.out}")
+    indices = [f.index for f in run_folds]
+    print_table(rows, columns, title=f"speech robustness, RAVDESS actor-independent folds {indices}, models of {cv}")
+    out.mkdir(parents=True, exist_ok=True)
+    save_robustness_png(rows, out / "robustness.png", title=f"speech, folds {indices}")
+    report: dict[str, Any] = {"benchmark": "speech-robustness", "command": " ".join(sys.argv), "cv": str(cv),
+                              "data": str(data), "seed": seed, "machine": platform.platform(),
+                              "conditions": [c.name for c in chosen], "folds": results, "summary": rows}
+    save_json(out / "robustness.json", report)
+    print(f"table, robustness.json and robustness.png in {out}")
+    return rows
+
+
+def _run(args: argparse.Namespace) -> int:
+    run_robustness(args.data, args.cv, args.out, args.folds, args.conditions, svm=not args.no_svm, seed=args.seed)
     return 0
 
 
