@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config.schema import SECTIONS, Config
-from edge.config.setting import SettingError, check_exists, check_value
+from edge.config.setting import SettingError, check_exists
 from edge.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -77,7 +77,6 @@ def _coerce(value: object, hint: Any, field: dataclasses.Field[Any], base: Path 
         value = base / path if base is not None and not path.is_absolute() else path
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ValueError(f"must be {_TYPE_NAMES[hint]}, got {_describe(value)}")
-    check_value(value, field)   # here too, so that the message names the file and line of this very key
     check_exists(value, field)
     return value
 

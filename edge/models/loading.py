@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from edge.config.schema import Config, DetectorConfig, ModelsConfig
 from edge.detectors.face import FaceDetector
@@ -19,10 +18,9 @@ from edge.detectors.yunet_opencv import OpenCvYuNet
 from edge.fusion.head import FusionHeadModel
 from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.backend import Backend
-from edge.runtime.select import load_backend
+from edge.runtime.select import DEFAULT_MODELS, load_backend
 
 log = logging.getLogger(__name__)
-DEFAULT_MODELS = ModelsConfig()
 DEFAULT_DETECTOR = DetectorConfig()
 
 
@@ -34,11 +32,6 @@ class Models:
     face: Backend | None
     detector: FaceDetector | None
     fusion_head: FusionHeadModel | None
-
-
-def load_model(path: Path, models: ModelsConfig = DEFAULT_MODELS) -> Backend:
-    """The model at ``path`` on the backend, providers and threads of ``[models]``."""
-    return load_backend(path, models)
 
 
 def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsConfig = DEFAULT_MODELS) -> FaceDetector:
@@ -65,13 +58,13 @@ def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | No
             log.warning("models.fusion is set, but only %s is used: fusing at the decision level",
                         "video" if speech is None else "audio")
         return None
-    return FusionHeadModel(load_model(path, models), speech=speech, face=face)
+    return FusionHeadModel(load_backend(path, models), speech=speech, face=face)
 
 
 def load_models(config: Config, *, video: bool, audio: bool) -> Models:
     """The speech model (with ``audio``), the face model and detector (with ``video``) and the fusion head."""
     models = config.models
-    face = load_model(models.face or FACE_MODEL, models) if video else None
-    speech = load_model(models.speech or SPEECH_MODEL, models) if audio else None
+    face = load_backend(models.face or FACE_MODEL, models) if video else None
+    speech = load_backend(models.speech or SPEECH_MODEL, models) if audio else None
     detector = create_detector(config.detector, models) if video else None
     return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face))

@@ -19,6 +19,7 @@ All feature code comes from ``edge.features``: the cache holds exactly what the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 ITEMS = "items"
+BABBLE_CACHE = 360
 
 
 def detector_record(detector: DetectorConfig) -> dict[str, Any]:
@@ -225,12 +227,11 @@ class _ItemWriter:
     def __init__(self, spec: CacheSpec, takes: Sequence[RavdessTake]) -> None:
         self.spec, self.takes = spec, list(takes)
         self.detector = create_detector(spec.detector) if isinstance(spec, AvCacheSpec) else None
-        self._audio: dict[Path, np.ndarray] = {}
+        # babble sources, decoded once: a block of six actors holds 360 takes, and takes come in name order
+        self._load = functools.lru_cache(maxsize=BABBLE_CACHE)(self._decode)
 
-    def _load(self, path: Path) -> np.ndarray:
-        if path not in self._audio:
-            self._audio[path] = load_audio(path, self.spec.mfcc.sample_rate)
-        return self._audio[path]
+    def _decode(self, path: Path) -> np.ndarray:
+        return load_audio(path, self.spec.mfcc.sample_rate)
 
     def __call__(self, take: RavdessTake, item_path: Path) -> str | None:
         """Write the item; return the reason instead when the take's features cannot be made."""

@@ -124,9 +124,12 @@ def degrade(audio: np.ndarray, condition: Condition, sample_rate: int, vad: VadP
     if condition.kind == "clean":
         return audio.astype(np.float32)
     if condition.kind in ("white", "babble"):
-        if condition.kind == "babble" and babble is None:
+        if condition.kind == "white":
+            noise = rng.standard_normal(len(audio))
+        elif babble is None:
             raise ValueError("a babble condition needs recordings of other talkers")
-        noise = rng.standard_normal(len(audio)) if condition.kind == "white" else babble(len(audio), rng)  # type: ignore[misc]
+        else:
+            noise = babble(len(audio), rng)
         return add_noise(audio, noise, condition.value, voiced_power(audio, sample_rate, vad))
     if condition.kind == "reverb":
         return reverberate(audio, condition.value, sample_rate, rng)

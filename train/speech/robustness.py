@@ -38,19 +38,13 @@ from train.trainer import predict
 SVM_C = (1.0, 10.0, 100.0)
 
 
-def clip_posterior(model: SpeechCNN, audio: np.ndarray, mfcc: MfccParams, vad: VadParams) -> np.ndarray | None:
-    """The mean posterior of the take's MFCC windows; None when the VAD finds no speech."""
-    voiced = trim_silence(audio, mfcc.sample_rate, vad)
-    if voiced.size == 0:
-        return None
+def clip_posterior(model: SpeechCNN, voiced: np.ndarray, mfcc: MfccParams) -> np.ndarray:
+    """The mean posterior of the MFCC windows of a VAD-trimmed take."""
     return np.asarray(predict(model, torch.from_numpy(mfcc_windows(voiced, mfcc))).mean(axis=0))
 
 
-def pooled_mfcc(audio: np.ndarray, mfcc: MfccParams, vad: VadParams) -> np.ndarray | None:
-    """The baseline's clip features: mean and std over frames of MFCCs + deltas of the trimmed take."""
-    voiced = trim_silence(audio, mfcc.sample_rate, vad)
-    if voiced.size == 0:
-        return None
+def pooled_mfcc(voiced: np.ndarray, mfcc: MfccParams) -> np.ndarray:
+    """The baseline's clip features: mean and std over frames of MFCCs + deltas of a VAD-trimmed take."""
     frames = mfcc_features(voiced, mfcc)
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
 
@@ -65,9 +59,9 @@ class SvmBaseline:
     def fit(self, takes: Sequence[RavdessTake]) -> SvmBaseline:
         rows = []
         for take in takes:
-            features = pooled_mfcc(load_audio(take.path, self.mfcc.sample_rate), self.mfcc, self.vad)
-            if features is not None:
-                rows.append((features, take))
+            voiced = trim_silence(load_audio(take.path, self.mfcc.sample_rate), self.mfcc.sample_rate, self.vad)
+            if voiced.size:
+                rows.append((pooled_mfcc(voiced, self.mfcc), take))
         x = np.stack([features for features, _ in rows])
         y, groups = np.array([t.label_id for _, t in rows]), np.array([t.actor for _, t in rows])
         search = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf")), {"svc__C": list(SVM_C)},
@@ -76,9 +70,9 @@ class SvmBaseline:
         self.model, self.c = search.best_estimator_, float(search.best_params_["svc__C"])
         return self
 
-    def label(self, audio: np.ndarray) -> int | None:
-        features = pooled_mfcc(audio, self.mfcc, self.vad)
-        return None if features is None else int(self.model.predict(features[None])[0])
+    def label(self, voiced: np.ndarray) -> int:
+        """The class of a VAD-trimmed take."""
+        return int(self.model.predict(pooled_mfcc(voiced, self.mfcc)[None])[0])
 
 
 def take_rng(take: RavdessTake, condition: Condition, seed: int) -> np.random.Generator:
@@ -107,12 +101,14 @@ def evaluate_fold(model: SpeechCNN, fold: Fold, takes: Sequence[RavdessTake], mf
         audio, babble = decoded[take.take_id], babble_for(take, decoded, test, seed)
         for condition in conditions:
             degraded = degrade(audio, condition, mfcc.sample_rate, vad, take_rng(take, condition, seed), babble)
-            posterior = clip_posterior(model, degraded, mfcc, vad)
+            voiced = trim_silence(degraded, mfcc.sample_rate, vad)   # once: the CNN and the baseline share it
             counts = correct[condition.name]
-            counts["no_speech"] += posterior is None
-            counts["cnn"] += posterior is not None and int(np.argmax(posterior)) == take.label_id
+            if voiced.size == 0:
+                counts["no_speech"] += 1
+                continue
+            counts["cnn"] += int(np.argmax(clip_posterior(model, voiced, mfcc))) == take.label_id
             if baseline is not None:
-                counts["svm"] += baseline.label(degraded) == take.label_id
+                counts["svm"] += baseline.label(voiced) == take.label_id
     result: dict[str, Any] = {"fold": fold.index, "test_actors": list(fold.test_actors), "clips": len(test),
                               "svm_c": baseline.c if baseline else None, "conditions": {}}
     for name, counts in correct.items():

@@ -31,8 +31,9 @@ from edge.config.schema import Config, ModelsConfig
 from edge.events.envelope import json_schema
 from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.models.loading import fusion_head as daemon_fusion_head
-from edge.models.loading import load_model, load_models
+from edge.models.loading import load_models
 from edge.offline.classify import Classifier
+from edge.runtime.select import load_backend
 from edge.taxonomy import EMOTIONS
 
 CLIP_EMOTION = "happy"  # RAVDESS 01-01-03-...: emotion 03
@@ -221,17 +222,17 @@ def test_with_one_modality_a_configured_head_is_not_loaded(
 ) -> None:
     models = ModelsConfig(fusion=tiny["fusion"])
     with caplog.at_level(logging.WARNING):
-        assert daemon_fusion_head(models, None, load_model(tiny["face"])) is None
+        assert daemon_fusion_head(models, None, load_backend(tiny["face"])) is None
     assert "only video is used: fusing at the decision level" in caplog.text
-    head = daemon_fusion_head(models, load_model(tiny["speech"]), load_model(tiny["face"]))
+    head = daemon_fusion_head(models, load_backend(tiny["speech"]), load_backend(tiny["face"]))
     assert head is not None and head.artifact == tiny["fusion"]
-    assert daemon_fusion_head(replace(models, model_fusion=False), load_model(tiny["speech"]),
-                              load_model(tiny["face"])) is None
+    assert daemon_fusion_head(replace(models, model_fusion=False), load_backend(tiny["speech"]),
+                              load_backend(tiny["face"])) is None
 
 
 def test_a_shipped_head_would_be_the_default_for_the_shipped_models_only(
         tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    speech, face = load_model(SPEECH_MODEL), load_model(FACE_MODEL)
+    speech, face = load_backend(SPEECH_MODEL), load_backend(FACE_MODEL)
     assert not FUSION_MODEL.exists()   # this release ships none: the shipped models fuse at the decision level
     assert daemon_fusion_head(ModelsConfig(), speech, face) is None
     monkeypatch.setattr("edge.models.FUSION_MODEL", tiny["fusion"])

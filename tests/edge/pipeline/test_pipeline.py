@@ -27,11 +27,12 @@ from edge.features.vad import VadParams, speech_segments
 from edge.features.video import iter_video_frames
 from edge.fusion.decision import decision_fusion
 from edge.fusion.head import FusionHeadModel
-from edge.models.loading import create_detector, load_model
+from edge.models.loading import create_detector
 from edge.pipeline.fusion import FusionStage
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.pipeline import Pipeline
 from edge.pipeline.speech import SpeechWindower
+from edge.runtime.select import load_backend
 from edge.taxonomy import EMOTIONS
 
 
@@ -199,7 +200,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def head(tiny: dict[str, Path]) -> FusionHeadModel:
-    return FusionHeadModel(load_model(tiny["fusion"]), speech=load_model(tiny["speech"]), face=load_model(tiny["face"]))
+    return FusionHeadModel(load_backend(tiny["fusion"]), speech=load_backend(tiny["speech"]),
+                           face=load_backend(tiny["face"]))
 
 
 @pytest.fixture
@@ -273,7 +275,7 @@ def run_pipeline(
 ) -> tuple[Pipeline, list[dict[str, Any]]]:
     stream = io.StringIO()
     sink = JsonLinesSink(Envelope("test"), stream)
-    pipeline = Pipeline(sources, sink, face_model=load_model(tiny["face"]), speech_model=load_model(tiny["speech"]),
+    pipeline = Pipeline(sources, sink, face_model=load_backend(tiny["face"]), speech_model=load_backend(tiny["speech"]),
                         detector=create_detector(), fusion_head=head,
                         config=Config(pipeline=settings or PipelineConfig()))
     pipeline.start()
