@@ -165,8 +165,15 @@ class Subscriber:
         if not self._subscribed.wait(5):
             pytest.fail(f"subscriber could not subscribe to {topic_filter} on {broker.url}")
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
-        client.subscribe(self.topic_filter, qos=1)
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, reason: object,
+                    props: object) -> None:
+        # A persistent session the broker kept still holds the subscription, and everything published while
+        # this client was away is queued in it. Subscribing again would add the retained copy of each
+        # retained topic on top of that queued message: a duplicate a real persistent consumer never sees.
+        if flags.session_present:
+            self._subscribed.set()
+        else:
+            client.subscribe(self.topic_filter, qos=1)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, codes: object, props: object) -> None:
         self._subscribed.set()
