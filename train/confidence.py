@@ -54,6 +54,14 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float,
     return float(np.exp(result.x))
 
 
+def posterior_scores(posteriors: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy, NLL and ECE (``ECE_BINS`` bins) of posteriors against integer labels."""
+    posteriors, labels = np.asarray(posteriors, dtype=np.float64), np.asarray(labels)
+    likelihood = np.clip(posteriors[np.arange(len(labels)), labels], 1e-12, None)
+    return {"accuracy": float((posteriors.argmax(1) == labels).mean()), "nll": float(-np.log(likelihood).mean()),
+            "ece": expected_calibration_error(posteriors, labels)}
+
+
 def calibrated(logits: np.ndarray, bias: np.ndarray, temperature: float) -> np.ndarray:
     """``softmax((logits + bias) / temperature)``, as ``FaceCNN`` computes it."""
     return softmax((np.asarray(logits, dtype=np.float64) + bias) / temperature, axis=1)

@@ -17,8 +17,8 @@ from edge.errors import InputError, ModelFileError
 from edge.features.audio import load_audio
 from train.cli.options import add_device_option
 from train.cli.speech_bench import add_speech_command as add_bench_command
-from train.data.feature_cache import SpeechCacheSpec, build_cache, load_speech_cache
-from train.data.ravdess import actor_folds, index_ravdess
+from train.data.feature_cache import load_speech_cache
+from train.data.ravdess import actor_folds
 from train.networks.layers import Standardise, count_weight_layers
 from train.networks.speech_cnn import SpeechCNN, cepstrum_to_log_mel
 from train.reports import format_table, save_confusion_png
@@ -32,18 +32,9 @@ from train.speech.training import (
 )
 from train.trainer import TrainConfig, mixup, predict, training_seconds
 
-SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
 TINY_MODEL = {"channels": (8, 16), "embedding": 16, "dropout": 0.1}
 
 
-@pytest.fixture(scope="module")
-def small_cache(ravdess_speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real speech cache of 4 takes per actor (happy and angry, both statements) of six actors."""
-    takes = [t for t in index_ravdess(ravdess_speech_dir).takes
-             if t.actor in SMALL_ACTORS and t.repetition == 1 and t.intensity == 1 and t.emotion in (3, 5)]
-    report = build_cache(takes, SpeechCacheSpec(), tmp_path_factory.mktemp("cache"), ravdess_speech_dir,
-                         workers=2, progress=False)
-    return report.directory
 
 
 def test_default_speech_cnn_has_six_weight_layers_and_the_contract_methods() -> None:

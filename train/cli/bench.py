@@ -12,6 +12,7 @@ from train.cli.face_latency import add_latency_command
 from train.cli.fusion_bench import add_fusion_commands
 from train.cli.options import run_tool
 from train.cli.speech_bench import add_speech_command
+from train.cli.speech_calibrate import add_calibration_bench_command
 from train.cli.speech_robustness import add_robustness_command
 
 
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_speech_command(commands)
     add_robustness_command(commands)
+    add_calibration_bench_command(commands)
     add_face_commands(commands)
     add_latency_command(commands)
     add_fusion_commands(commands)

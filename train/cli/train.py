@@ -17,6 +17,7 @@ from train.cli.face_calibrate import add_face_calibration_command
 from train.cli.face_train import add_face_training_commands
 from train.cli.fusion_train import add_fusion_command
 from train.cli.options import run_tool
+from train.cli.speech_calibrate import add_speech_calibration_command
 from train.cli.speech_train import add_speech_command
 from train.data.feature_cache import (
     AvCacheSpec,
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="key-face radius r: one key face per sliding window of 2r+1 face crops, windows "
                          f"r apart (default {AvCacheSpec().key_face_radius}, the daemon's pipeline.key_face_radius)")
     add_speech_command(commands)
+    add_speech_calibration_command(commands)
     add_face_training_commands(commands)
     add_face_calibration_command(commands)
     add_fusion_command(commands)

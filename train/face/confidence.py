@@ -13,14 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from train.confidence import (
-    ECE_BINS,
-    calibrated,
-    expected_calibration_error,
-    fit_temperature,
-    negative_log_likelihood,
-    prior_bias,
-)
+from train.confidence import ECE_BINS, calibrated, fit_temperature, posterior_scores, prior_bias
 from train.networks.face_cnn import FaceCNN, pixels
 from train.trainer import predict
 
@@ -43,16 +36,6 @@ def calibrate_face_model(model: FaceCNN, prior: np.ndarray, val_images: np.ndarr
     return {
         "prior_tau": tau, "prior": prior.tolist(), "logit_bias": bias.tolist(), "temperature": temperature,
         "fitted_on": f"FER+ PublicTest majority labels ({len(val_labels)} images)", "ece_bins": ECE_BINS,
-        "validation": {
-            "uncalibrated": {"nll": negative_log_likelihood(logits, val_labels),
-                             "ece": expected_calibration_error(before, val_labels),
-                             "accuracy": float((before.argmax(1) == val_labels).mean())},
-            "calibrated": {"nll": negative_log_likelihood((logits + bias) / temperature, val_labels),
-                           "ece": expected_calibration_error(after, val_labels),
-                           "accuracy": float((after.argmax(1) == val_labels).mean())},
-        },
+        "validation": {"uncalibrated": posterior_scores(before, val_labels),
+                       "calibrated": posterior_scores(after, val_labels)},
     }
-
-
-
-

@@ -14,7 +14,9 @@ removes a fixed microphone or speaker colouring; no statistics of other windows 
 conv blocks (3x3 conv, BatchNorm, ReLU, 2x2 max-pooling), pooling over the feature map
 (``pooling``: "mean", the global average; "stats", the mean over frequency, then the mean and
 standard deviation over time, concatenated), dropout, an fc embedding with ReLU, dropout, and an
-fc classifier: with the default four blocks, 4 conv + 2 fc = 6 weight layers.
+fc classifier: with the default four blocks, 4 conv + 2 fc = 6 weight layers. The logits are divided
+by ``temperature`` (1 while training; fitted on the validation actors afterwards by
+``train.speech.confidence``), so the exported graph's softmax is the calibrated posterior.
 """
 
 from __future__ import annotations
@@ -66,6 +68,18 @@ class CepstrumToLogMel(nn.Module):
         return log_mel @ self.pseudo_inverse
 
 
+class TemperatureScaled(nn.Sequential):
+    """Layers whose output (logits) is divided by a temperature buffer (not saved: it travels in the config)."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__(*layers)
+        self.temperature: torch.Tensor
+        self.register_buffer("temperature", torch.ones(()), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x) / self.temperature
+
+
 class SpeechCNN(nn.Module):
     """Compact 2-D CNN over one MFCC window; ``embed`` gives the input of the classifier fc.
 
@@ -75,7 +89,8 @@ class SpeechCNN(nn.Module):
 
     def __init__(self, n_classes: int = 8, in_channels: int = 3, coefficients: int = 40, mel_bands: int = 40,
                  ceplifter: int = 22, channels: tuple[int, ...] = (16, 32, 64, 128), embedding: int = 128,
-                 dropout: float = 0.3, pooling: str = "mean", time_norm: bool = False) -> None:
+                 dropout: float = 0.3, pooling: str = "mean", time_norm: bool = False,
+                 temperature: float = 1.0) -> None:
         super().__init__()
         if not channels:
             raise ValueError("channels must name at least one conv block")
@@ -95,11 +110,19 @@ class SpeechCNN(nn.Module):
         # Flatten is a no-op on the pooled vector; it keeps the state-dict keys of models saved before pooling options
         self.embedding = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(pooled, embedding),
                                        nn.ReLU(inplace=True))
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding, n_classes))
+        self.classifier = TemperatureScaled(nn.Dropout(dropout), nn.Linear(embedding, n_classes))
+        self.calibrate(temperature)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments: ``SpeechCNN(**model.config())`` rebuilds the architecture."""
         return dict(self._config)
+
+    def calibrate(self, temperature: float) -> None:
+        """Set the temperature that divides the logits (fitted on validation actors, ``train.speech.confidence``)."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.classifier.temperature.fill_(float(temperature))
+        self._config["temperature"] = float(temperature)
 
     def fit_standardisation(self, windows: torch.Tensor) -> None:
         """Set the input standardisation from training windows (raw MFCCs, as ``forward`` takes them)."""
