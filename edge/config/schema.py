@@ -76,6 +76,10 @@ class PipelineConfig(Section):
     speech_weight: float = setting(
         1.0, "Weight of the speech log-posterior in decision-level fusion (see face_weight).", minimum=0.0
     )
+    weight_by_confidence: bool = setting(
+        False, "Decision-level fusion also weighs each modality, per input, by how sure its posterior is (1 minus its "
+        "normalised entropy), so that a modality unsure of this face or voice counts less.",
+    )
     voice_timeout_s: float = setting(
         3.0, "Track 0, the voice (speech not attributed to a single face), is lost after this long without speech.",
         minimum=0.1,

@@ -2,7 +2,10 @@
 
 Each modality's posterior is first mapped onto ``EMOTIONS`` (RAVDESS ``calm`` adds to
 ``neutral``). ``decision_fusion`` is the normalised weighted sum of log-posteriors; with one
-modality present, the result is that modality's mapped posterior. ``fuse`` is the one rule the
+modality present, the result is that modality's mapped posterior. With ``by_confidence`` each
+modality's weight is further multiplied, per input, by ``confidence_weight`` of its posterior
+(1 minus its entropy over the entropy of a uniform posterior): a modality that is unsure of this
+input (a flat posterior) counts less than one that is sure. ``fuse`` is the one rule the
 daemon and ``emotion-edge classify`` share: the model-level fusion head (``edge.fusion.head``)
 when one is loaded and both modalities brought an embedding, decision-level fusion otherwise.
 """
@@ -46,14 +49,24 @@ def decision_weights(settings: PipelineConfig) -> dict[str, float]:
     return {"face": settings.face_weight, "speech": settings.speech_weight}
 
 
-def decision_fusion(posteriors: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    """Weighted log-posterior sum of per-modality posteriors over ``EMOTIONS``, renormalised."""
+def confidence_weight(posterior: np.ndarray) -> np.ndarray:
+    """``1 - H(p) / log(K)`` of each posterior along the last axis (kept as a size-1 axis): 1 one-hot, 0 uniform."""
+    p = np.clip(np.asarray(posterior, dtype=np.float64), _FLOOR, 1.0)
+    entropy = -(p * np.log(p)).sum(axis=-1, keepdims=True)
+    return np.clip(1.0 - entropy / np.log(p.shape[-1]), 0.0, 1.0)
+
+
+def decision_fusion(posteriors: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                    by_confidence: bool = False) -> np.ndarray:
+    """Weighted log-posterior sum of per-modality posteriors over ``EMOTIONS``, renormalised (see the module
+    docstring for ``by_confidence``)."""
     if not posteriors:
         raise ValueError("decision fusion needs at least one modality")
     missing = [name for name in posteriors if name not in weights]
     if missing:
         raise ValueError(f"no fusion weight for modalities {missing}")
-    log_sum = sum(weights[name] * np.log(np.clip(p, _FLOOR, 1.0)) for name, p in posteriors.items())
+    log_sum = sum(weights[name] * (confidence_weight(p) if by_confidence else 1.0) * np.log(np.clip(p, _FLOOR, 1.0))
+                  for name, p in posteriors.items())
     log_sum = np.asarray(log_sum, dtype=np.float64)
     fused = np.exp(log_sum - log_sum.max(axis=-1, keepdims=True))
     return fused / fused.sum(axis=-1, keepdims=True)
@@ -64,16 +77,18 @@ def fuse(
     weights: Mapping[str, float],
     embeddings: Mapping[str, np.ndarray | None] | None = None,
     head: EmbeddingFusion | None = None,
+    by_confidence: bool = False,
 ) -> tuple[np.ndarray, str]:
     """The fused posterior over ``EMOTIONS`` and how it was made.
 
     ``"model"``: ``head`` on the speech and face embeddings, when a head is given and both
-    modalities are present with an embedding; otherwise ``decision_fusion`` of the posteriors:
+    modalities are present with an embedding; otherwise ``decision_fusion`` of the posteriors (weighted
+    by confidence with ``by_confidence``):
     ``"decision"`` with both modalities, ``"face_only"`` / ``"speech_only"`` with one.
     """
     embeddings = embeddings or {}
     speech, face = embeddings.get("speech"), embeddings.get("face")
     if head is not None and set(posteriors) == set(MODALITIES) and speech is not None and face is not None:
         return np.asarray(head.posterior(speech, face), dtype=np.float64), "model"
-    fused = decision_fusion(posteriors, weights)
+    fused = decision_fusion(posteriors, weights, by_confidence)
     return fused, "decision" if len(posteriors) > 1 else f"{next(iter(posteriors))}_only"

@@ -145,7 +145,8 @@ class Classifier:
                 present[name] = to_emotions(posterior, backend.sidecar.labels)
         out: dict[str, Any] = {"path": str(path)}
         if present:
-            fused, method = fuse(present, self.weights, embeddings, self.fusion_head)
+            fused, method = fuse(present, self.weights, embeddings, self.fusion_head,
+                                 self.config.pipeline.weight_by_confidence)
             out.update({**_posterior_record(fused, EMOTIONS), "fusion": method})
         else:
             out.update({"label": None, "reason": "no usable modality (no face and no speech found)"})

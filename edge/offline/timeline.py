@@ -106,7 +106,8 @@ def build_timeline(classifier: Classifier, path: str | Path) -> Timeline:
                 if abs(speech_times[nearest] - t) <= settings.fusion_tolerance_s:
                     present["speech"] = speech[nearest]
                     vectors["speech"] = None if speech_embeddings is None else speech_embeddings[nearest]
-            fused, method = fuse(present, classifier.weights, vectors, classifier.fusion_head)
+            fused, method = fuse(present, classifier.weights, vectors, classifier.fusion_head,
+                                 classifier.config.pipeline.weight_by_confidence)
             entry.face.append(face)
             entry.fused.append(fused)
             entry.fusion.append(method)

@@ -136,7 +136,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             track.last_speech_t = speech.t
         fused, method = fuse({name: p.probabilities for name, p in inputs.items()},
                              decision_weights(self.params.pipeline), {name: p.embedding for name, p in inputs.items()},
-                             self.head)
+                             self.head, self.params.pipeline.weight_by_confidence)
         capture_ts = max(p.t for p in inputs.values())
         first = track.last is None
         track.last = track.smoother.update(fused)

@@ -16,11 +16,13 @@ from edge.features.keyfaces import medoid
 from edge.taxonomy import EMOTIONS
 from train.cli.bench import build_parser
 from train.cli.bench import main as bench_main
+from train.confidence import expected_calibration_error
 from train.data.av_windows import align_clips, faces_in_window
 from train.data.feature_cache import AvCacheSpec, AvClipFeatures, build_cache, load_av_cache
 from train.data.ravdess import index_ravdess, parse_take_name
 from train.fusion.cv import SMOKE_NOTE, actor_av_folds, plan_folds, speech_model_path, take_av_folds
 from train.fusion.data import load_face_encoder, load_speech_encoder
+from train.fusion.eval import calibration_metrics
 from train.fusion.training import HeadSettings, save_fusion_head, train_head
 from train.trainer import TrainConfig
 
@@ -45,6 +47,16 @@ def _clip(take_id: str, pts: np.ndarray, starts: list[float], seed: int = 0) -> 
                           key_faces=np.array([0]), frames=len(pts), frames_without_face=0,
                           windows=rng.normal(size=(len(starts), 3, 99, 40)).astype(np.float32),
                           window_starts=np.asarray(starts))
+
+
+def test_calibration_metrics_score_windows_and_each_clips_mean_posterior() -> None:
+    posterior = np.array([[0.9, 0.1], [0.5, 0.5], [0.3, 0.7], [0.1, 0.9]])
+    truth, clips = np.array([0, 0, 1, 1]), np.array(["a", "a", "b", "b"])
+    metrics = calibration_metrics(posterior, truth, clips)
+    assert metrics["window_ece"] == pytest.approx(expected_calibration_error(posterior, truth))
+    assert metrics["clip_mean_ece"] == pytest.approx(expected_calibration_error(
+        np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([0, 1])))
+    assert metrics["clip_mean_ece"] == pytest.approx(0.25)    # both clips right at confidence 0.7 and 0.8
 
 
 def test_faces_in_window_are_those_seen_during_it() -> None:
@@ -157,10 +169,10 @@ def test_fusion_cv_take_mode_runs_on_real_actor05_clips(actor05_cache: Path, enc
     assert sum(f["test_clips"] for f in results["folds"]) == 14           # every clip tested once
     for fold in results["folds"]:
         assert fold["train_pairs"] > fold["train_windows"] > 0            # every face of a training window
-        assert set(fold["methods"]) == {"speech", "face", "decision", "model"}
+        assert set(fold["methods"]) == {"speech", "face", "decision", "decision_confidence", "model"}
         assert {w["take_id"] for w in fold["windows"]} == set(fold["test"])
         assert (out / f"fold{fold['index']}" / "checkpoint.pt").is_file()
-    assert set(results["summary"]) == {"speech", "face", "decision", "model"}
+    assert set(results["summary"]) == {"speech", "face", "decision", "decision_confidence", "model"}
     assert 0 <= results["summary"]["model"]["clip_mean_accuracy"]["mean"] <= 1
     assert (out / "confusion_model_clip_mean.png").stat().st_size > 1000
 
@@ -189,11 +201,12 @@ def test_fusion_ravdess_scores_every_method_and_checks_the_encoders(
     printed = capsys.readouterr().out
     assert "1 actor(s) [5] only (14 clips)" in printed
     results = json.loads((out / "results.json").read_text())
-    assert set(results["methods"]) == {"speech", "face", "decision", "model"}
+    assert set(results["methods"]) == {"speech", "face", "decision", "decision_confidence", "model"}
     assert results["methods"]["model"]["clips"] == 14 and len(results["clips"]) == 14
+    assert all(0 <= row["window_ece"] <= 1 and 0 <= row["clip_mean_ece"] <= 1 for row in results["methods"].values())
     assert results["decision_weights"] == {"speech": 1.0, "face": 1.0}
     assert sum(1 for _ in results["windows"]) == results["methods"]["speech"]["windows"]
-    for method in ("speech", "face", "decision", "model"):
+    for method in ("speech", "face", "decision", "decision_confidence", "model"):
         for decision in ("window", "clip_majority", "clip_mean"):
             assert (out / f"confusion_{method}_{decision}.png").is_file()
 
@@ -205,4 +218,5 @@ def test_fusion_ravdess_scores_every_method_and_checks_the_encoders(
     without_head = [*command[:7], "--out", str(tmp_path / "no_head")]   # no --fusion-head: no model row
     assert bench_main(without_head) == 0
     unheaded = json.loads((tmp_path / "no_head" / "results.json").read_text())
-    assert set(unheaded["methods"]) == {"speech", "face", "decision"} and unheaded["fusion_head"] is None
+    assert set(unheaded["methods"]) == {"speech", "face", "decision", "decision_confidence"}
+    assert unheaded["fusion_head"] is None

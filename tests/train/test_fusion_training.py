@@ -147,7 +147,7 @@ def test_smoke_fusion_training_loss_falls_and_writes_a_loadable_head(small_cache
     assert training["train_pairs"]["face_split"] == "fit" and training["validation_pairs"]["face_split"] == "validation"
     assert training["validation_pairs"]["speech_actors"] == list(VALIDATION_ACTORS)
     assert training["validation_pairs"]["faces"] <= 14                # FER validation images only
-    assert set(training["validation_accuracy"]) == {"speech", "face", "decision", "model"}
+    assert set(training["validation_accuracy"]) == {"speech", "face", "decision", "decision_confidence", "model"}
     assert json.loads((out / "config.json").read_text())["model_config"] == head.config()
     x = torch.randn(4, 48)
     np.testing.assert_allclose(predict(head, x).sum(axis=1), 1.0, atol=1e-6)

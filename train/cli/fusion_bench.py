@@ -31,7 +31,7 @@ from train.fusion.eval import (
     aligned_posteriors,
     daemon_weights,
     macro_f1_note,
-    metric_row,
+    method_rows,
     save_confusions,
     score_methods,
     scores_to_dict,
@@ -58,7 +58,8 @@ def _ravdess(args: argparse.Namespace) -> int:
     truth = to_emotion_ids(aligned.label_ids)
     scores = score_methods(posteriors, truth, aligned.take_ids)
     note = ONE_ACTOR_NOTE.format(n=len(actors), actors=actors, clips=len(cache.clips))
-    rows = [{"method": method, **metric_row(s)} for method, s in scores.items()]
+    rows = [{"method": method, **row} for method, row in method_rows(posteriors, scores, truth,
+                                                                      aligned.take_ids).items()]
     clips = clip_rows(aligned, posteriors)
     windows = window_rows(aligned, posteriors)
     print_table(windows, ("take_id", "start_s", "faces", "truth", *posteriors), digits=2,

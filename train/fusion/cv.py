@@ -35,7 +35,7 @@ from train.fusion.eval import (
     aligned_posteriors,
     daemon_weights,
     key_face_pairs,
-    metric_row,
+    method_rows,
     score_methods,
     scores_to_dict,
     window_rows,
@@ -188,7 +188,8 @@ def run_fold(aligned: AlignedWindows, fold: AvFold, speech: Encoder, faces: Enco
                          log_path=out / "train_log.jsonl", description=f"fusion fold {fold.index}")
     test = parts["test"]
     posteriors = aligned_posteriors(test, speech_out["test"], faces, trained.head, daemon_weights())
-    scores = score_methods(posteriors, to_emotion_ids(test.label_ids), test.take_ids)
+    truth = to_emotion_ids(test.label_ids)
+    scores = score_methods(posteriors, truth, test.take_ids)
     return {
         **fold.to_dict(), "speech_model": speech.describe(),
         "train_pairs": len(train_xy[1]), "train_windows": len(parts["train"]),
@@ -196,7 +197,7 @@ def run_fold(aligned: AlignedWindows, fold: AvFold, speech: Encoder, faces: Enco
         "test_clips": len(set(test.take_ids.tolist())), "windows_without_face": test.without_face,
         "best_epoch": trained.fit.best_epoch, "best_val_accuracy": trained.fit.best_val_accuracy,
         "head": model_summary(trained.head), "seconds": round(trained.seconds, 1),
-        "methods": {method: metric_row(s) for method, s in scores.items()},
+        "methods": method_rows(posteriors, scores, truth, test.take_ids),
         "scores": scores_to_dict(scores),
         "confusion": {method: {name: s.confusion for name, s in by.items()} for method, by in scores.items()},
         "windows": window_rows(test, posteriors),

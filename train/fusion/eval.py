@@ -3,7 +3,9 @@
 Every method gives a posterior over the 7-class ``EMOTIONS`` per item (a speech window with its
 face): ``speech`` is the speech CNN's posterior mapped onto ``EMOTIONS`` (calm -> neutral),
 ``face`` the face CNN's, ``decision`` their ``edge.fusion.decision.decision_fusion`` with the daemon's
-default weights (``edge.config.schema.PipelineConfig``), ``model`` the fusion head's. Scores are given
+default weights (``edge.config.schema.PipelineConfig``), ``decision_confidence`` the same with each
+modality also weighted by its confidence on the item (``pipeline.weight_by_confidence``), ``model``
+the fusion head's. Every method also gets the expected calibration error of its posteriors. Scores are given
 per window and per clip (majority vote and mean posterior over the clip's windows,
 ``train.metrics.vote``), as table rows, JSON-ready dicts and confusion PNGs.
 """
@@ -20,6 +22,7 @@ import torch
 from edge.config.schema import PipelineConfig
 from edge.fusion.decision import decision_fusion, decision_weights
 from edge.taxonomy import EMOTIONS
+from train.confidence import expected_calibration_error
 from train.data.av_windows import AlignedWindows
 from train.fusion.data import Encoded, to_emotion_ids
 from train.metrics import Scores, clip_votes, score
@@ -27,10 +30,10 @@ from train.networks.fusion_head import FusionHead
 from train.reports import save_confusion_png
 from train.trainer import predict
 
-METHODS = ("speech", "face", "decision", "model")
+METHODS = ("speech", "face", "decision", "decision_confidence", "model")
 DECISIONS = ("window", "clip_majority", "clip_mean")
 METRICS = ("window_accuracy", "window_macro_f1", "clip_majority_accuracy", "clip_mean_accuracy",
-           "clip_mean_macro_f1")
+           "clip_mean_macro_f1", "window_ece", "clip_mean_ece")
 
 
 def daemon_weights() -> dict[str, float]:
@@ -41,8 +44,9 @@ def daemon_weights() -> dict[str, float]:
 def method_posteriors(speech: np.ndarray, face: np.ndarray, model: np.ndarray | None,
                       weights: Mapping[str, float]) -> dict[str, np.ndarray]:
     """Per method, posteriors (n, 7) over ``EMOTIONS``; ``model`` left out when there is no head."""
-    posteriors = {"speech": speech, "face": face,
-                  "decision": decision_fusion({"speech": speech, "face": face}, weights)}
+    both = {"speech": speech, "face": face}
+    posteriors = {"speech": speech, "face": face, "decision": decision_fusion(both, weights),
+                  "decision_confidence": decision_fusion(both, weights, by_confidence=True)}
     if model is not None:
         posteriors["model"] = model
     return posteriors
@@ -88,6 +92,24 @@ def score_methods(posteriors: Mapping[str, np.ndarray], truth: np.ndarray,
             votes = clip_votes(posterior, clip_ids, rule)
             results[method][f"clip_{rule}"] = score([clip_truth[c] for c in votes], list(votes.values()), n)
     return results
+
+
+def calibration_metrics(posterior: np.ndarray, truth: np.ndarray,
+                        clip_ids: Sequence[str] | np.ndarray) -> dict[str, float]:
+    """ECE (15 bins) of one method's window posteriors and of its clips' mean posteriors."""
+    clip_ids = np.asarray(clip_ids)
+    clips = list(dict.fromkeys(clip_ids.tolist()))
+    clip_mean = np.stack([posterior[clip_ids == clip].mean(axis=0) for clip in clips])
+    clip_truth = np.asarray([truth[clip_ids == clip][0] for clip in clips])
+    return {"window_ece": expected_calibration_error(posterior, truth),
+            "clip_mean_ece": expected_calibration_error(clip_mean, clip_truth)}
+
+
+def method_rows(posteriors: Mapping[str, np.ndarray], scores: Mapping[str, Mapping[str, Scores]], truth: np.ndarray,
+                clip_ids: Sequence[str] | np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per method, ``metric_row`` of its scores with the ``calibration_metrics`` of its posteriors."""
+    return {method: {**metric_row(scores[method]), **calibration_metrics(posteriors[method], truth, clip_ids)}
+            for method in posteriors}
 
 
 def metric_row(scores: Mapping[str, Scores]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,24 @@ def test_the_fused_posterior_is_the_decision_fusion_of_both(fusion: tuple[Fusion
     np.testing.assert_allclose(last.posterior, expected / expected.sum())
     assert stage.tracks[1].basis == {"modalities": ["face", "speech"], "fusion": "decision",
                                      "speech_attribution": "sole_face"}
+
+
+def test_weight_by_confidence_reaches_the_daemons_fusion() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    settings = fusion_settings()
+    settings = replace(settings, pipeline=replace(settings.pipeline, weight_by_confidence=True, face_weight=3.0))
+    stage = FusionStage(DropOldestQueue("results", 10), JsonLinesSink(Envelope("test"), stream), settings,
+                        lambda: False, lambda: {}, clock, health=health_body)
+    unsure_face = np.full(len(EMOTIONS), 0.1)
+    unsure_face[EMOTIONS.index("happy")] = 0.4
+    stage.process([TrackChanges(t=100.0, present=(1,), appeared=(1,), lost=())])
+    stage.process([Posterior("face", 1, unsure_face, 100.0)])
+    clock.now = 100.5
+    stage.process([Posterior("speech", None, one_hot("sad", 0.9), 100.4)])
+    last = stage.tracks[1].last
+    assert last is not None and EMOTIONS[last.label] == "sad"   # fixed weights would let the 3x face say happy
+    assert decision_fusion({"face": unsure_face, "speech": one_hot("sad", 0.9)},
+                           {"face": 3.0, "speech": 1.0}).argmax() == EMOTIONS.index("happy")
 
 
 def test_several_faces_and_a_voice_keep_speech_unattributed(fusion: tuple[FusionStage, io.StringIO, FakeClock]) -> None:
