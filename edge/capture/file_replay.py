@@ -62,6 +62,8 @@ class FileReplaySource(Source):
         self.sample_rate = sample_rate
         self.block_samples = sample_rate * block_ms // 1000
         self.passes = 0
+        self.origin: float | None = None
+        """Clock time of media time 0 of the first pass, once the first item is ready (replays map stamps back)."""
         with open_media(self.path) as container:
             self.video, self.audio = bool(container.streams.video), bool(container.streams.audio)
         if not self.video and not self.audio:
@@ -147,7 +149,7 @@ class FileReplaySource(Source):
             end = 0.0
             for item in self._ordered_pass():
                 if origin is None:
-                    origin = self.clock() - item.media_t
+                    origin = self.origin = self.clock() - item.media_t
                 if self.realtime and self._sleep(origin + offset + item.media_t - self.clock()):
                     return
                 if self.stopping:

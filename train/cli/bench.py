@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from edge.app.cli_support import add_log_level_option
+from train.cli.daemon_replay import add_replay_command
 from train.cli.face_bench import add_face_commands
 from train.cli.face_latency import add_latency_command
 from train.cli.fusion_bench import add_fusion_commands
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_face_commands(commands)
     add_latency_command(commands)
     add_fusion_commands(commands)
+    add_replay_command(commands)
     return parser
 
 
