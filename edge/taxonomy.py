@@ -17,6 +17,8 @@ RAVDESS_LABELS: tuple[str, ...] = (
 FER2013_FOLDERS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 # The product's 7-class taxonomy (RAVDESS order without calm).
 EMOTIONS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+# What the daemon reports instead of an emotion while the evidence is too weak (smoothing.min_confidence).
+UNCERTAIN = "uncertain"
 
 # Synonyms found in datasets, mapped onto the names used in EMOTIONS / RAVDESS_LABELS.
 _SYNONYMS: dict[str, str] = {

@@ -180,6 +180,11 @@ class SmoothingConfig(Section):
         2, "Consecutive updates on which a new label must lead by the hysteresis margin before it is reported.",
         minimum=1,
     )
+    min_confidence: float = setting(
+        0.0, "Smoothed (calibrated) probability the label needs before it is reported; below it (by the hysteresis "
+        "margin once reached) events and state say 'uncertain' instead. 0: always name the label.",
+        minimum=0.0, maximum=1.0,
+    )
 
 
 @dataclass(frozen=True)

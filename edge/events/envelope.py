@@ -11,15 +11,15 @@ from typing import Any, Literal, get_args
 
 Topic = Literal["events", "state", "stats"]
 TOPICS: tuple[str, ...] = get_args(Topic)
-SCHEMA_VERSIONS = {"events": 1, "state": 3, "stats": 2}
+SCHEMA_VERSIONS = {"events": 2, "state": 4, "stats": 2}
 """Payload version per topic; a new or changed key means a new version (state 2 added ``tracks[].fusion``,
-state 3 ``health``; stats 2 ``faces_dropped`` and ``health``)."""
+state 3 ``health``; events 2 and state 4 the label ``uncertain``; stats 2 ``faces_dropped`` and ``health``)."""
 SCHEMA_NAMES = (*TOPICS, "available")
 ENVELOPE_KEYS = ("schema", "ts", "device", "seq")
 
 
 def schema_id(topic: str) -> str:
-    """``"events"`` -> ``"emotion-edge/events/1"``: the payload's ``schema`` field."""
+    """``"events"`` -> ``"emotion-edge/events/2"``: the payload's ``schema`` field."""
     return f"emotion-edge/{topic}/{SCHEMA_VERSIONS[topic]}"
 
 

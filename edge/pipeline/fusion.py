@@ -158,7 +158,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         if track.last is None:
             label, confidence, posterior = None, 0.0, np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
         else:
-            label, confidence, posterior = EMOTIONS[track.last.label], track.last.confidence, track.last.posterior
+            label, confidence, posterior = track.last.name(EMOTIONS), track.last.confidence, track.last.posterior
         self.sink.publish("events", {
             "event": kind,
             "track_id": track_id,
@@ -176,7 +176,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             "tracks": [
                 {
                     "track_id": track_id,
-                    "label": None if track.last is None else EMOTIONS[track.last.label],
+                    "label": None if track.last is None else track.last.name(EMOTIONS),
                     "confidence": 0.0 if track.last is None else round(track.last.confidence, 4),
                     "fusion": track.basis["fusion"],
                     "since_ts": track.since_ts,

@@ -18,7 +18,7 @@ from edge.config.schema import OutputConfig
 from edge.events.envelope import ENVELOPE_KEYS, SCHEMA_VERSIONS, Envelope, json_schema
 from edge.events.factory import make_sink
 from edge.events.jsonlines import JsonLinesSink
-from edge.taxonomy import EMOTIONS
+from edge.taxonomy import EMOTIONS, UNCERTAIN
 
 
 def test_sequence_numbers_are_per_topic_from_one_without_gaps_under_threads() -> None:
@@ -40,7 +40,7 @@ def test_sequence_numbers_are_per_topic_from_one_without_gaps_under_threads() ->
     assert sorted(seen["events"]) == list(range(1, 2001))
     assert sorted(seen["stats"]) == list(range(1, 2001))
     assert envelope.wrap("state", {"speech_active": False}) == {
-        "schema": "emotion-edge/state/3",
+        "schema": "emotion-edge/state/4",
         "ts": 1700000000.5,
         "device": "dev",
         "seq": 1,
@@ -148,7 +148,8 @@ def test_schemas_are_valid_2020_12_and_share_one_envelope() -> None:
             }
             assert set(ENVELOPE_KEYS) <= set(schema["required"])
     assert _envelope_part(schemas["events"]) == _envelope_part(schemas["state"]) == _envelope_part(schemas["stats"])
-    assert schemas["events"]["$defs"]["label"]["enum"] == [*EMOTIONS, None]
+    assert schemas["events"]["$defs"]["label"]["enum"] == schemas["state"]["$defs"]["label"]["enum"] == [
+        *EMOTIONS, UNCERTAIN, None]
     track = schemas["state"]["properties"]["tracks"]["items"]["properties"]
     assert track["fusion"]["enum"] == schemas["events"]["properties"]["fusion"]["enum"]
     assert all(schema["$id"].endswith(f":{SCHEMA_VERSIONS[name]}") for name, schema in schemas.items()

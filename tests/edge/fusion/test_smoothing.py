@@ -55,8 +55,23 @@ def test_a_switch_needs_the_margin_for_hold_consecutive_updates() -> None:
     assert [r.label for r in results] == [1, 1] and [r.changed for r in results] == [True, False]
 
 
+def test_below_min_confidence_the_result_is_uncertain_with_hysteresis() -> None:
+    smoother = EmotionSmoother(SmoothingConfig(ema_alpha=1.0, hysteresis=0.1, hold=1, min_confidence=0.5))
+
+    def leading(p: float) -> np.ndarray:
+        return np.array([p, *[(1 - p) / (N - 1)] * (N - 1)])
+
+    steps = [smoother.update(leading(p)) for p in (0.3, 0.55, 0.45, 0.35, 0.45, 0.5)]
+    assert [s.certain for s in steps] == [False, True, True, False, False, True]   # drops only below 0.4
+    assert [s.changed for s in steps] == [True, True, False, True, False, True]    # each flip is a change
+    assert [s.name(("neutral",) * N) for s in steps[2:4]] == ["neutral", "uncertain"]
+    assert all(s.label == 0 for s in steps)                                         # the leader is kept
+    never = EmotionSmoother(SmoothingConfig())                                      # min_confidence 0: always named
+    assert all(never.update(leading(p)).certain for p in (0.15, 0.2, 0.9))
+
+
 def test_invalid_parameters_are_refused() -> None:
-    for bad in ({"ema_alpha": 0.0}, {"ema_alpha": 1.5}, {"hysteresis": -0.1}, {"hold": 0}):
+    for bad in ({"ema_alpha": 0.0}, {"ema_alpha": 1.5}, {"hysteresis": -0.1}, {"hold": 0}, {"min_confidence": 1.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             SmoothingConfig(**bad)
     smoother = EmotionSmoother(SmoothingConfig())

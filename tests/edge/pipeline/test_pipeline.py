@@ -53,7 +53,7 @@ def assert_valid(payloads: list[dict[str, Any]]) -> None:
 
 
 def events(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [p for p in payloads if p["schema"] == "emotion-edge/events/1"]
+    return [p for p in payloads if p["schema"] == "emotion-edge/events/2"]
 
 
 # --- speech windows --------------------------------------------------------------------------------
@@ -176,6 +176,25 @@ def test_weight_by_confidence_reaches_the_daemons_fusion() -> None:
     assert last is not None and EMOTIONS[last.label] == "sad"   # fixed weights would let the 3x face say happy
     assert decision_fusion({"face": unsure_face, "speech": one_hot("sad", 0.9)},
                            {"face": 3.0, "speech": 1.0}).argmax() == EMOTIONS.index("happy")
+
+
+def test_weak_evidence_is_published_as_uncertain_and_valid(fusion: tuple[FusionStage, io.StringIO, FakeClock]) -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    settings = fusion_settings()
+    settings = replace(settings, smoothing=replace(settings.smoothing, min_confidence=0.6))
+    stage = FusionStage(DropOldestQueue("results", 10), JsonLinesSink(Envelope("test"), stream), settings,
+                        lambda: False, lambda: {}, clock, health=health_body)
+    stage.process([TrackChanges(t=100.0, present=(1,), appeared=(1,), lost=())])
+    stage.process([Posterior("face", 1, one_hot("happy", 0.4), 100.0)])
+    stage.process([Posterior("face", 1, one_hot("happy", 0.9), 100.2)])
+    published = [json.loads(line) for line in stream.getvalue().splitlines()]
+    changed = [e for e in events(published) if e["event"] == "emotion_changed"]
+    assert [(e["label"], e["confidence"]) for e in changed] == [("uncertain", 0.4), ("happy", 0.9)]
+    states = [p for p in published if p["schema"] == schema_id("state")]
+    assert [s["tracks"][0]["label"] for s in states[-2:]] == ["uncertain", "happy"]
+    for payload in published:
+        topic = payload["schema"].split("/")[1]
+        Draft202012Validator(json_schema(topic)).validate(payload)
 
 
 def test_several_faces_and_a_voice_keep_speech_unattributed(fusion: tuple[FusionStage, io.StringIO, FakeClock]) -> None:
