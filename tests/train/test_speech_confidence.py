@@ -106,3 +106,13 @@ def test_the_bench_scores_each_fold_on_its_test_actors(small_cache: Path, tmp_pa
         (level, state) for level in ("window", "clip") for state in ("uncalibrated", "calibrated")}
     clip = fold["test"]["calibrated"]["clip"]
     assert 0 <= clip["ece"] <= 1 and 0 <= clip["accuracy"] <= 1
+
+    # a fold model calibrated on its validation actors becomes a saved model, ready for export
+    one = parser_with(add_speech_calibration_command).parse_args(
+        ["speech-calibrate", "--model", str(cv / "fold0" / "checkpoint.pt"), "--cache", str(small_cache),
+         "--out", str(tmp_path / "fold0"), "--threads", "1"])
+    assert one.run(one) == 0
+    model, meta = load_speech_model(tmp_path / "fold0" / "speech_cnn.pt")
+    assert meta["model_config"]["temperature"] == pytest.approx(fold["temperature"])
+    assert meta["input"]["shape"] == ["batch", 3, 99, 40] and meta["training"]["test_actors"] == [1, 2, 3, 4, 5, 6]
+    assert meta["weight_layers"] == 4 and meta["features"]["mfcc"]["numcep"] == 40

@@ -14,14 +14,14 @@ from train.checkpoints import save_model
 from train.data.feature_cache import load_speech_cache
 from train.data.ravdess import actor_folds
 from train.reports import print_table, save_json
-from train.speech.benchmark import N_FOLDS, load_fold_model
+from train.speech.benchmark import N_FOLDS, load_any_speech_model, load_fold_model
 from train.speech.confidence import calibrate_fold, calibrate_speech_model, summary_rows
-from train.speech.training import MODEL_FILE, load_speech_model, windows_of
+from train.speech.training import MODEL_FILE, windows_of
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    model, meta = load_speech_model(args.model)
+    model, meta = load_any_speech_model(args.model)
     cache = load_speech_cache(args.cache)
     actors = meta["training"]["validation_actors"]
     report = calibrate_speech_model(model, windows_of(cache, actors))
@@ -73,7 +73,8 @@ def add_speech_calibration_command(subparsers: Any) -> None:
         description="Fit the temperature that minimises the window NLL of the two actors a speech model held out "
                     "for early stopping (recorded in the model); writes the calibrated model to --out.")
     parser.add_argument("--model", type=Path, required=True, metavar="FILE",
-                        help="speech_cnn.pt of emotion-train speech")
+                        help="speech_cnn.pt of emotion-train speech, or a fold checkpoint of emotion-bench speech "
+                             "(<out>/fold<k>/checkpoint.pt)")
     _add_common(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the calibrated model")
     parser.set_defaults(run=_calibrate)

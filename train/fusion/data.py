@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge.errors import InputError, ModelFileError
+from edge.errors import InputError
 from edge.fusion.decision import to_emotions
 from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, mapping_matrix
@@ -31,8 +31,7 @@ from train.data.feature_cache import SpeechCache
 from train.face.training import load_face_model
 from train.networks.face_cnn import FaceCNN
 from train.networks.speech_cnn import SpeechCNN
-from train.speech.benchmark import load_fold_model
-from train.speech.training import load_speech_model
+from train.speech.benchmark import load_any_speech_model
 
 Encoded = tuple[torch.Tensor, np.ndarray]
 """What ``encode`` returns: embeddings (n, d) and posteriors over ``EMOTIONS`` (n, 7)."""
@@ -108,12 +107,7 @@ def check_av_cache(speech: Encoder, face: Encoder, manifest: dict[str, Any], cac
 def load_speech_encoder(path: str | Path) -> Encoder:
     """A speech model saved by ``emotion-train speech``, or a fold checkpoint of ``emotion-bench speech``."""
     path = Path(path)
-    try:
-        model, meta = load_speech_model(path)
-    except ModelFileError as saved_error:
-        if not (path.parent.parent / "results.json").is_file():
-            raise saved_error from None
-        model, meta = load_fold_model(path)
+    model, meta = load_any_speech_model(path)
     return Encoder(model=model, meta=meta, path=path, sha256=file_sha256(path))
 
 

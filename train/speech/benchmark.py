@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from edge.errors import ModelFileError
+from edge.features.mfcc import MfccParams
 from edge.taxonomy import RAVDESS_LABELS
 from train.data.feature_cache import MANIFEST, SpeechCache
 from train.data.ravdess import Fold
@@ -27,6 +28,8 @@ from train.metrics import Scores, clip_votes, mean_std, score
 from train.networks.speech_cnn import SpeechCNN
 from train.speech.training import (
     TrainingSettings,
+    architecture_meta,
+    load_speech_model,
     model_summary,
     train_speech_model,
     windows_of,
@@ -112,9 +115,13 @@ def load_fold_model(checkpoint: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
     model.eval()
     manifest = Path(results["cache"]) / MANIFEST
     params = json.loads(manifest.read_text())["params"] if manifest.is_file() else None
+    architecture: dict[str, Any] = {"model": type(model).__name__, "model_config": fold["model_config"],
+                                    "labels": results["labels"], "features": None}
+    if params is not None:
+        architecture = architecture_meta(model, MfccParams(**params["mfcc"]).frames_per_window,
+                                         {"mfcc": params["mfcc"], "vad": params["vad"]})
     meta = {
-        "model": type(model).__name__, "model_config": fold["model_config"], "labels": results["labels"],
-        "features": {"mfcc": params["mfcc"], "vad": params["vad"]} if params else None,
+        **architecture,
         "training": {
             "cache": Path(results["cache"]).name, "cache_params_hash": results["cache_params_hash"],
             "fold": fold["fold"], "test_actors": fold["test_actors"], "fit_actors": fold["fit_actors"],
@@ -125,5 +132,13 @@ def load_fold_model(checkpoint: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
     return model, meta
 
 
-
-
+def load_any_speech_model(path: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
+    """A speech model saved by ``emotion-train speech`` (or calibrated), or a fold checkpoint of ``emotion-bench
+    speech`` (``load_fold_model``)."""
+    path = Path(path)
+    try:
+        return load_speech_model(path)
+    except ModelFileError as saved_error:
+        if not (path.parent.parent / "results.json").is_file():
+            raise saved_error from None
+        return load_fold_model(path)

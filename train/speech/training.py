@@ -199,16 +199,8 @@ def save_speech_model(directory: Path, trained: TrainedSpeechModel, cache: Speec
     """Write ``speech_cnn.pt`` (weights + metadata) and the metadata alone as ``config.json``."""
     model = trained.model
     meta = {
-        "model": type(model).__name__,
-        "model_config": model.config(),
-        "labels": list(RAVDESS_LABELS),
-        "input": {"shape": ["batch", model.config()["in_channels"], int(cache.windows.shape[2]),
-                            model.config()["coefficients"]],
-                  "layout": "channels static/delta/delta-delta x frames x MFCC coefficients",
-                  "normalisation": "raw MFCC windows of edge.features.mfcc.mfcc_windows; the model maps "
-                                   "them to log mel energies and standardises those with the training "
-                                   "statistics it holds"},
-        "features": {"mfcc": cache.manifest["params"]["mfcc"], "vad": cache.manifest["params"]["vad"]},
+        **architecture_meta(model, int(cache.windows.shape[2]),
+                            {"mfcc": cache.manifest["params"]["mfcc"], "vad": cache.manifest["params"]["vad"]}),
         "training": {
             "data": cache.manifest["data_root"], "cache": cache.directory.name,
             "cache_params_hash": cache.manifest["params_hash"],
@@ -218,18 +210,30 @@ def save_speech_model(directory: Path, trained: TrainedSpeechModel, cache: Speec
             "best_epoch": trained.fit.best_epoch, "epochs_run": len(trained.fit.history),
             "validation": trained.validation, "seconds": round(trained.seconds, 1),
         },
-        **model_summary(model),
     }
     return save_model(directory, MODEL_FILE, model, meta)
+
+
+def architecture_meta(model: SpeechCNN, frames: int, features: dict[str, Any]) -> dict[str, Any]:
+    """What a speech model's metadata says about the model itself: class, configuration, labels, input,
+    feature settings (MFCC and VAD) and size; ``training`` is up to the caller."""
+    return {
+        "model": type(model).__name__,
+        "model_config": model.config(),
+        "labels": list(RAVDESS_LABELS),
+        "input": {"shape": ["batch", model.config()["in_channels"], frames, model.config()["coefficients"]],
+                  "layout": "channels static/delta/delta-delta x frames x MFCC coefficients",
+                  "normalisation": "raw MFCC windows of edge.features.mfcc.mfcc_windows; the model maps "
+                                   "them to log mel energies and standardises those with the training "
+                                   "statistics it holds"},
+        "features": features,
+        **model_summary(model),
+    }
 
 
 def load_speech_model(path: str | Path) -> tuple[SpeechCNN, dict[str, Any]]:
     """The model (eval mode) and metadata saved by ``save_speech_model``."""
     return load_model(path, SpeechCNN, "speech")
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -243,9 +247,5 @@ class TrainingSettings:
     def to_dict(self) -> dict[str, Any]:
         return {"model_config": self.model_config, "train_config": self.config.to_dict(),
                 "augment": self.augment.to_dict() if self.augment else None}
-
-
-
-
 
 
