@@ -2,8 +2,11 @@
 
 Measures, for every fused result, the time from capture (a frame or audio block entering the
 pipeline) to publication, its p50/p99; the models' run time per batch; YuNet's detection time;
-frames processed and dropped; and the process's CPU time (user + system, from /proc/self/stat)
-and peak resident memory (VmHWM from /proc/self/status) over the run. Payloads go to an
+frames processed and dropped; the process's CPU time (user + system, from /proc/self/stat), the
+CPU time of each thread (``/proc/self/task``, sampled while the run lasts: the capture and stage
+threads by name, the threads ONNX Runtime and the decoders start as one row, and what threads that
+ended between two samples used as the remainder, so that the rows add up to the process) and peak
+resident memory (VmHWM from /proc/self/status) over the run. Payloads go to an
 in-memory JSON lines sink; the stats period is longer than the run, so the final stats message
 covers all of it. ``emotion-edge bench`` prints a table and writes the numbers as JSON.
 """
@@ -30,8 +33,70 @@ from edge.events.jsonlines import JsonLinesSink
 
 def process_cpu_seconds() -> float:
     """User + system CPU time of this process so far (all threads), from /proc/self/stat."""
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return _cpu_of_stat(Path("/proc/self/stat").read_text())
+
+
+NATIVE_THREADS = "native threads (ONNX Runtime pools, decoders)"
+REMAINDER = "threads that ended between samples"
+
+
+def _cpu_of_stat(text: str) -> float:
+    fields = text.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """User + system CPU time of each live thread of this process, by native thread id (/proc/self/task)."""
+    seconds = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            seconds[int(task.name)] = _cpu_of_stat((task / "stat").read_text())
+        except (OSError, IndexError, ValueError):
+            continue   # the thread ended while being read
+    return seconds
+
+
+class ThreadCpuSampler:
+    """Samples every thread's CPU time while it runs, so that threads gone by the end still count."""
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        self.period_s = period_s
+        self._last: dict[int, float] = {}
+        self._names: dict[int, str] = {}
+        self.process_seconds = 0.0
+        """Process CPU time (all threads) between entering and leaving the ``with`` block."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        self._names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+        self._last.update(thread_cpu_seconds())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def __enter__(self) -> ThreadCpuSampler:
+        self._start = {**thread_cpu_seconds()}
+        self._process_start = process_cpu_seconds()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.process_seconds = process_cpu_seconds() - self._process_start
+
+    def by_thread(self) -> dict[str, float]:
+        """CPU seconds during the run per thread name (native threads as one row); the rows add up to the
+        process CPU time, the remainder being ``REMAINDER``."""
+        rows: dict[str, float] = {}
+        for tid, seconds in self._last.items():
+            name = self._names.get(tid, NATIVE_THREADS)
+            rows[name] = rows.get(name, 0.0) + seconds - self._start.get(tid, 0.0)
+        rows[REMAINDER] = max(0.0, self.process_seconds - sum(rows.values()))
+        return {name: round(value, 3) for name, value in sorted(rows.items(), key=lambda item: -item[1])}
 
 
 def peak_rss_mib() -> float:
@@ -51,7 +116,8 @@ def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
     cpu_start, wall_start = process_cpu_seconds(), time.monotonic()
     timer.start()
     try:
-        status = daemon.run()
+        with ThreadCpuSampler() as threads:
+            status = daemon.run()
     finally:
         timer.cancel()
     wall, cpu = time.monotonic() - wall_start, process_cpu_seconds() - cpu_start
@@ -65,6 +131,7 @@ def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "cpu_s_by_thread": threads.by_thread(),
         "cores": os.cpu_count(),
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "frames_captured": stats["frames_captured"],
@@ -102,6 +169,8 @@ def format_table(result: dict[str, Any]) -> str:
         ("face CNN per batch", ms(result["inference_ms"]["face"])),
         ("speech CNN per batch", ms(result["inference_ms"]["speech"])),
         ("machine", f"{result['machine']}, onnxruntime {result['onnxruntime']} {','.join(result['providers'])}"),
+        *((f"  CPU {name}", f"{seconds:.2f} s = {100 * seconds / result['wall_s']:.0f}% of one core")
+          for name, seconds in result["cpu_s_by_thread"].items()),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -1,0 +1,44 @@
+"""The latency benchmark's CPU accounting: per-thread rows that add up to the process, on a real daemon run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+from edge.app.bench_latency import REMAINDER, ThreadCpuSampler, format_table, run_benchmark
+from edge.config.schema import Config
+from edge.demo import DEMO_CLIP
+
+
+def _spin(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_each_threads_cpu_is_counted_under_its_name_and_the_rows_add_up() -> None:
+    with ThreadCpuSampler(period_s=0.05) as sampler:
+        busy = threading.Thread(target=_spin, args=(0.3,), name="busy")
+        busy.start()
+        busy.join()
+        short = threading.Thread(target=_spin, args=(0.02,), name="short")   # may end between two samples
+        short.start()
+        short.join()
+    rows = sampler.by_thread()
+    assert rows["busy"] >= 0.25, rows
+    assert REMAINDER in rows and all(seconds >= 0 for seconds in rows.values()), rows
+    # /proc counts each thread in 10 ms clock ticks: the rows may differ from the process by a tick per thread
+    assert abs(sum(rows.values()) - sampler.process_seconds) <= 0.01 * len(rows) + 0.02, rows
+
+
+def test_the_benchmark_reports_cpu_per_stage_thread_on_the_bundled_clip() -> None:
+    config = Config()
+    config = replace(config, source=replace(config.source, video=f"file://{DEMO_CLIP}", realtime=True))
+    result = run_benchmark(config, seconds=2.0)
+    assert result["exit_status"] == 0
+    threads = result["cpu_s_by_thread"]
+    assert {"stage-faces", "stage-face-cnn", "stage-speech", "stage-fusion"} <= set(threads)
+    assert any(name.startswith("capture-file:") for name in threads)
+    assert abs(sum(threads.values()) - result["cpu_s"]) <= 0.05 * result["cpu_s"] + 0.05
+    assert "CPU stage-faces" in format_table(result)
