@@ -1,7 +1,7 @@
 """Choosing and loading a backend for a model path: ONNX Runtime (CPU, CUDA or TensorRT EP) or a TensorRT engine.
 
 ``load_backend(path, models)``, ``models`` being the ``[models]`` section (``backend``, ``providers``,
-``threads``):
+``threads``, ``spinning``):
 
 * ``"auto"``: an ``.engine`` file runs on TensorRT, an ``.onnx`` file on ONNX Runtime;
 * ``"onnxruntime"``: the ONNX model on the execution providers named by ``providers``, in order of
@@ -91,4 +91,5 @@ def load_backend(path: str | Path, models: ModelsConfig = DEFAULT_MODELS, precis
         return TensorRTBackend(path if is_engine else find_engine(path, precision, cuda), cuda=cuda)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found")
-    return OnnxRuntimeBackend(path, providers=ort_providers(path, models.providers), threads=models.threads)
+    return OnnxRuntimeBackend(path, providers=ort_providers(path, models.providers), threads=models.threads,
+                              spinning=models.spinning)

@@ -149,3 +149,18 @@ def test_a_missing_model_file_and_an_unknown_provider_are_clear(model: Path, tmp
         OnnxRuntimeBackend(tmp_path / "absent.onnx")
     with pytest.raises(ModelFileError, match="NoSuchExecutionProvider.*not available"):
         OnnxRuntimeBackend(model, providers=("NoSuchExecutionProvider",))
+
+
+def test_intra_op_threads_sleep_between_runs_unless_spinning_is_asked_for(model: Path) -> None:
+    from edge.config.schema import ModelsConfig
+    from edge.runtime.select import load_backend
+
+    def spinning(backend: OnnxRuntimeBackend) -> tuple[str, str]:
+        options = backend.session.get_session_options()
+        return (options.get_session_config_entry("session.intra_op.allow_spinning"),
+                options.get_session_config_entry("session.inter_op.allow_spinning"))
+
+    assert spinning(OnnxRuntimeBackend(model)) == ("0", "0")
+    for setting, expected in ((False, ("0", "0")), (True, ("1", "1"))):
+        backend = load_backend(model, ModelsConfig(spinning=setting))
+        assert isinstance(backend, OnnxRuntimeBackend) and spinning(backend) == expected
