@@ -55,9 +55,9 @@ class ModelPair:
     int8: OnnxRuntimeBackend
 
     @classmethod
-    def open(cls, fp32_path: Path, int8: Path | None = None, threads: int = 1) -> ModelPair:
+    def open(cls, fp32_path: Path, int8: Path | None = None, threads: int = 1, form: str = "tensorrt") -> ModelPair:
         return cls(fp32_path.stem, OnnxRuntimeBackend(fp32_path, threads=threads),
-                   OnnxRuntimeBackend(int8 or int8_path(fp32_path), threads=threads))
+                   OnnxRuntimeBackend(int8 or int8_path(fp32_path, form), threads=threads))
 
     def logits(self, inputs: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         def run(backend: OnnxRuntimeBackend) -> np.ndarray:

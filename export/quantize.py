@@ -1,8 +1,9 @@
-"""FP32 ONNX -> INT8 QDQ ONNX in the form TensorRT's explicit quantization consumes, with its sidecar.
+"""FP32 ONNX -> INT8 QDQ ONNX, in the form TensorRT's explicit quantization consumes or the one ONNX Runtime
+runs fast on a CPU, with its sidecar.
 
-``quantize_qdq`` runs ONNX Runtime's static quantizer on a calibration set with the settings
-TensorRT requires (its ONNX parser accepts Q/DQ with int8 and zero-point 0 only) and recommends
-(Q/DQ layer placement in the TensorRT developer guide):
+``quantize_qdq`` runs ONNX Runtime's static quantizer on a calibration set. The ``tensorrt`` form
+(``<name>.int8.onnx``) has the settings TensorRT requires (its ONNX parser accepts Q/DQ with int8
+and zero-point 0 only) and recommends (Q/DQ layer placement in the TensorRT developer guide):
 
 * symmetric int8 activations and weights, zero-point 0; weights per output channel (axis 0);
 * Q/DQ on the inputs of the weighted layers (Conv, Gemm) only: their outputs, the biases, the
@@ -15,6 +16,13 @@ TensorRT requires (its ONNX parser accepts Q/DQ with int8 and zero-point 0 only)
   transformer and of the classifier, 4 %). On the worst speech fold this lifts INT8/FP32 window
   agreement from 96.7 % to 98.2 % (docs/EXPORT.md);
 * ``quant_pre_process`` (shape inference, constant folding) first, as ONNX Runtime advises.
+
+ONNX Runtime's CPU kernels cannot fuse that form: with the layer outputs left float, each Conv runs
+in float after dequantizing its inputs, slower than the FP32 model. The ``cpu`` form
+(``<name>.int8-cpu.onnx``) is the one ONNX Runtime recommends for x86 and ARM CPUs: asymmetric
+uint8 activations and symmetric int8 weights per channel (U8S8), with Q/DQ on the layer outputs as
+well, which ONNX Runtime fuses into integer convolutions and matrix products (VNNI and dot-product
+instructions where the CPU has them). The same layers stay float in both forms.
 
 ``check_qdq`` verifies those properties on the written graph and raises ``ModelFileError`` naming
 any tensor that breaks them. The result is ``<name>.int8.onnx`` with a sidecar copied from the
@@ -41,6 +49,7 @@ from calibration.builder import CalibrationSet
 from calibration.ort_reader import CalibrationSetReader
 from edge.errors import InputError, ModelFileError
 from edge.fusion.head import FUSION_KIND
+from edge.runtime.select import INT8_SUFFIXES, int8_twin
 from edge.sidecar import file_sha256, read_sidecar, write_sidecar
 
 # Activation ranges: the calibration set's min/max, or its 99.999th percentile (2048-bin histogram;
@@ -49,28 +58,40 @@ from edge.sidecar import file_sha256, read_sidecar, write_sidecar
 # 128 quantized bins, which leaves one candidate threshold, the min-max range (measured: the same
 # scales as minmax). TensorRT's own entropy calibrator is the implicit path (calibration/trt_calibrator.py).
 METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
-INT8_SUFFIX = ".int8.onnx"
+FORMS = tuple(INT8_SUFFIXES)
+TENSORRT_EXTRA: dict[str, Any] = {
+    "ActivationSymmetric": True,
+    "WeightSymmetric": True,
+    "QuantizeBias": False,
+    "OpTypesToExcludeOutputQuantization": ["Conv", "Gemm"],
+}
+CPU_EXTRA: dict[str, Any] = {"ActivationSymmetric": False, "WeightSymmetric": True}
 
 
 @dataclass(frozen=True)
 class QuantizeSettings:
-    """How activations are calibrated and which layers get Q/DQ on their inputs."""
+    """The INT8 form, how activations are calibrated and which layers get Q/DQ on their inputs; ``extra``
+    defaults to the form's ONNX Runtime quantizer options."""
 
+    form: str = "tensorrt"
     method: str = "percentile"
     op_types: tuple[str, ...] = ("Conv", "Gemm")
     float_input_layers: bool = True
     per_channel: bool = True
     batch_size: int = 32
-    extra: dict[str, Any] = field(default_factory=lambda: {
-        "ActivationSymmetric": True,
-        "WeightSymmetric": True,
-        "QuantizeBias": False,
-        "OpTypesToExcludeOutputQuantization": ["Conv", "Gemm"],
-    })
+    extra: dict[str, Any] | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError(f"calibration method {self.method!r} is not one of {sorted(METHODS)}")
+        if self.form not in FORMS:
+            raise InputError(f"INT8 form {self.form!r} is not one of {list(FORMS)}")
+        if self.extra is None:
+            object.__setattr__(self, "extra", dict(TENSORRT_EXTRA if self.form == "tensorrt" else CPU_EXTRA))
+
+    @property
+    def activation_type(self) -> QuantType:
+        return QuantType.QInt8 if self.form == "tensorrt" else QuantType.QUInt8
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "op_types": list(self.op_types)}
@@ -90,10 +111,9 @@ class QdqSummary:
                 "per_channel_weights": len(self.per_channel_weights), "float_layers": list(self.float_layers)}
 
 
-def int8_path(fp32_path: str | Path) -> Path:
-    """``speech_cnn.onnx`` -> ``speech_cnn.int8.onnx``."""
-    fp32_path = Path(fp32_path)
-    return fp32_path.with_name(fp32_path.name.removesuffix(".onnx") + INT8_SUFFIX)
+def int8_path(fp32_path: str | Path, form: str = "tensorrt") -> Path:
+    """``speech_cnn.onnx`` -> ``speech_cnn.int8.onnx`` (``tensorrt`` form) or ``speech_cnn.int8-cpu.onnx``."""
+    return int8_twin(fp32_path, form)
 
 
 def _load_graph(path: Path) -> onnx.ModelProto:
@@ -103,8 +123,9 @@ def _load_graph(path: Path) -> onnx.ModelProto:
         raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from exc
 
 
-def check_qdq(path: str | Path) -> QdqSummary:
-    """Check that a QDQ model is what TensorRT's explicit quantization accepts; summarise it."""
+def check_qdq(path: str | Path, form: str = "tensorrt") -> QdqSummary:
+    """Check that a QDQ model is quantized (weights per output channel) and, in the ``tensorrt`` form, what
+    TensorRT's explicit quantization accepts (int8, zero-point 0); summarise it."""
     path = Path(path)
     model = _load_graph(path)
     initializers = {i.name: i for i in model.graph.initializer}
@@ -119,7 +140,7 @@ def check_qdq(path: str | Path) -> QdqSummary:
             problems.append(f"{node.name}: no constant zero-point")
             continue
         zero_point = numpy_helper.to_array(initializers[node.input[2]])
-        if zero_point.dtype != np.int8 or np.any(zero_point != 0):
+        if form == "tensorrt" and (zero_point.dtype != np.int8 or np.any(zero_point != 0)):
             problems.append(f"{node.name}: zero-point {zero_point.dtype} {zero_point.ravel()[:4]} "
                             "(TensorRT needs int8 0)")
         axis = next((a.i for a in node.attribute if a.name == "axis"), None)
@@ -130,7 +151,8 @@ def check_qdq(path: str | Path) -> QdqSummary:
     if not counts["QuantizeLinear"]:
         problems.append("no QuantizeLinear nodes: the model is not quantized")
     if problems:
-        raise ModelFileError(f"{path}: not a TensorRT-ready QDQ model: " + "; ".join(problems))
+        what = "a TensorRT-ready" if form == "tensorrt" else "an INT8"
+        raise ModelFileError(f"{path}: not {what} QDQ model: " + "; ".join(problems))
     quantized = {node.output[0] for node in model.graph.node if node.op_type == "DequantizeLinear"}
     float_layers = tuple(node.name for node in model.graph.node if node.op_type in ("Conv", "Gemm", "MatMul")
                          and not all(name in quantized for name in node.input[:2]))
@@ -168,10 +190,10 @@ def quantize_qdq(
     out_path: str | Path | None = None,
     settings: QuantizeSettings | None = None,
 ) -> Path:
-    """Write the INT8 QDQ model of ``fp32_path`` (default ``<name>.int8.onnx``) and its sidecar."""
+    """Write the INT8 QDQ model of ``fp32_path`` in the settings' form (default path ``int8_path``) and its sidecar."""
     settings = settings or QuantizeSettings()
     fp32_path = Path(fp32_path)
-    out = Path(out_path) if out_path is not None else int8_path(fp32_path)
+    out = Path(out_path) if out_path is not None else int8_path(fp32_path, settings.form)
     if not fp32_path.is_file():
         raise ModelFileError(f"{fp32_path}: model file not found")
     source = read_sidecar(fp32_path)
@@ -193,12 +215,13 @@ def quantize_qdq(
         kept_float = input_layers(onnx.load(str(prepared)), settings.op_types) if settings.float_input_layers else []
         quantize_static(
             str(prepared), str(out), CalibrationSetReader(calibration, source.input_name, settings.batch_size),
-            quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            quant_format=QuantFormat.QDQ, activation_type=settings.activation_type, weight_type=QuantType.QInt8,
             per_channel=settings.per_channel, op_types_to_quantize=list(settings.op_types),
-            nodes_to_exclude=kept_float, calibrate_method=METHODS[settings.method], extra_options=dict(settings.extra),
+            nodes_to_exclude=kept_float, calibrate_method=METHODS[settings.method],
+            extra_options=dict(settings.extra or {}),
         )
     _drop_unused_opsets(out)
-    summary = check_qdq(out)
+    summary = check_qdq(out, settings.form)
     sidecar = replace(
         source,
         sha256=file_sha256(out),
@@ -208,6 +231,7 @@ def quantize_qdq(
             "fp32_sha256": source.sha256,
             "fp32_source": source.source,
             "quantizer": "onnxruntime.quantization.quantize_static (QDQ)",
+            "form": settings.form,
             "onnxruntime": onnxruntime.__version__,
             "settings": settings.to_dict(),
             "qdq": summary.to_dict(),

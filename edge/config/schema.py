@@ -162,6 +162,11 @@ class ModelsConfig(Section):
         choices=tuple(PROVIDERS),
     )
     threads: int = setting(0, "ONNX Runtime intra-op threads per model (0: ONNX Runtime decides).", minimum=0)
+    int8: bool = setting(
+        False, "Run the INT8 twin of the speech and face models: <name>.int8-cpu.onnx on ONNX Runtime's CPU "
+        "provider (U8S8, the form its CPU kernels run fast), <name>.int8.onnx (QDQ) on the TensorRT provider, an "
+        "INT8 engine on the tensorrt backend (`emotion-export int8 --form cpu|tensorrt`).",
+    )
     spinning: bool = setting(
         False, "ONNX Runtime's intra-op threads spin-wait for the next run instead of sleeping: a little less latency "
         "on a machine with idle cores, several times the CPU per inference when models run a few times a second.",

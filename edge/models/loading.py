@@ -18,7 +18,7 @@ from edge.detectors.yunet_opencv import OpenCvYuNet
 from edge.fusion.head import FusionHeadModel
 from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.backend import Backend
-from edge.runtime.select import DEFAULT_MODELS, load_backend
+from edge.runtime.select import DEFAULT_MODELS, load_backend, load_encoder
 
 log = logging.getLogger(__name__)
 DEFAULT_DETECTOR = DetectorConfig()
@@ -64,7 +64,7 @@ def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | No
 def load_models(config: Config, *, video: bool, audio: bool) -> Models:
     """The speech model (with ``audio``), the face model and detector (with ``video``) and the fusion head."""
     models = config.models
-    face = load_backend(models.face or FACE_MODEL, models) if video else None
-    speech = load_backend(models.speech or SPEECH_MODEL, models) if audio else None
+    face = load_encoder(models.face or FACE_MODEL, models) if video else None
+    speech = load_encoder(models.speech or SPEECH_MODEL, models) if audio else None
     detector = create_detector(config.detector, models) if video else None
     return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face))

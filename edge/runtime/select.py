@@ -30,6 +30,35 @@ from edge.sidecar import read_sidecar
 
 ORT_ENGINE_CACHE = "ort_trt_cache"
 DEFAULT_MODELS = ModelsConfig()
+INT8_SUFFIXES = {"tensorrt": ".int8.onnx", "cpu": ".int8-cpu.onnx"}
+"""The INT8 twins of ``<name>.onnx`` that ``emotion-export int8 --form`` writes: QDQ for TensorRT, U8S8 for CPUs."""
+
+
+def int8_twin(model: str | Path, form: str) -> Path:
+    """``speech_cnn.onnx`` -> ``speech_cnn.int8.onnx`` (``tensorrt`` form) or ``speech_cnn.int8-cpu.onnx``."""
+    model = Path(model)
+    return model.with_name(model.name.removesuffix(".onnx") + INT8_SUFFIXES[form])
+
+
+def int8_form(models: ModelsConfig) -> str:
+    """The INT8 form ``models`` runs: ``tensorrt`` on TensorRT (engines, or its ONNX Runtime provider), else ``cpu``."""
+    return "tensorrt" if models.backend == "tensorrt" or "tensorrt" in models.providers else "cpu"
+
+
+def load_encoder(path: str | Path, models: ModelsConfig = DEFAULT_MODELS, cuda: str = "auto") -> Backend:
+    """A speech or face model: ``load_backend`` of ``path``, or with ``models.int8`` of its INT8 twin for this
+    backend (an INT8 engine on TensorRT)."""
+    path = Path(path)
+    if not models.int8 or path.suffix == ENGINE_SUFFIX or path.name.endswith(tuple(INT8_SUFFIXES.values())):
+        return load_backend(path, models, cuda=cuda)
+    if models.backend == "tensorrt":
+        return load_backend(path, models, precision="int8", cuda=cuda)
+    form = int8_form(models)
+    twin = int8_twin(path, form)
+    if not twin.is_file():
+        raise ModelFileError(f"models.int8 is on, but {twin} is missing: make it with `emotion-export int8 {path} "
+                             f"--form {form} --calibration <calibration set>` (docs/EXPORT.md)")
+    return load_backend(twin, models, cuda=cuda)
 
 
 def ort_providers(model: Path, names: Sequence[str]) -> list[Any]:
@@ -57,7 +86,7 @@ def find_engine(model: Path, precision: str | None = None, cuda: str = "auto") -
         gpu = memory.gpu()
     finally:
         memory.close()
-    sources = [model, model.with_name(model.name.removesuffix(".onnx") + ".int8.onnx")]
+    sources = [model, int8_twin(model, "tensorrt")]
     candidates = []
     for source in (s for s in sources if s.is_file()):
         sidecar = read_sidecar(source)

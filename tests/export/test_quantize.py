@@ -102,7 +102,8 @@ def test_speech_qdq_is_what_tensorrt_consumes(speech: dict) -> None:
     assert [name for name in summary.float_layers if name in convs] == convs[:1]  # the conv reading the MFCCs
     assert [(o.domain, o.version) for o in graph.opset_import] == [("", 17)]
     producers = {out: node.op_type for node in graph.graph.node for out in node.output}
-    assert producers["logits"] == "Gemm"  # outputs of weighted layers stay float
+    divide = next(node for node in graph.graph.node if node.output[0] == "logits")
+    assert divide.op_type == "Div" and producers[divide.input[0]] == "Gemm"  # / temperature; layer outputs stay float
     assert not any(node.op_type == "DequantizeLinear" and len(node.input) and node.input[0].endswith("bias")
                    for node in graph.graph.node)
     sidecar = read_sidecar(path)
@@ -119,6 +120,29 @@ def test_int8_runs_in_onnxruntime_and_tracks_fp32_on_held_out_windows(speech: di
     spread = fp32["logits"].std()
     assert np.abs(int8["logits"] - fp32["logits"]).max() < 0.1 * spread
     assert np.corrcoef(int8["logits"].ravel(), fp32["logits"].ravel())[0, 1] > 0.99
+
+
+def test_the_cpu_form_is_uint8_activations_that_onnxruntime_fuses_into_integer_kernels(
+        speech: dict, tmp_path: Path) -> None:
+    path = quantize_qdq(speech["fp32"], speech["calibration"], settings=QuantizeSettings(form="cpu"))
+    assert path == int8_path(speech["fp32"], "cpu") and path.name == "speech.int8-cpu.onnx"
+    sidecar = read_sidecar(path)
+    assert sidecar.precision == "int8" and sidecar.source["form"] == "cpu"
+    # conv 2-4 weights and their (BatchNorm-folded) int32 biases, both fc weights: each per output channel
+    assert len([w for w in check_qdq(path, "cpu").per_channel_weights if "bias" not in w]) == 8
+    with pytest.raises(ModelFileError, match="not a TensorRT-ready QDQ model"):
+        check_qdq(path)                                    # uint8 activations with zero-points: not for TensorRT
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    fused = {node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
+    assert "QLinearConv" in fused                           # the convs run on integers, not dequantized floats
+    options.optimized_model_filepath = str(tmp_path / "tensorrt_form.onnx")
+    onnxruntime.InferenceSession(str(speech["int8"]), options, providers=["CPUExecutionProvider"])
+    assert "QLinearConv" not in {node.op_type for node in onnx.load(str(tmp_path / "tensorrt_form.onnx")).graph.node}
+    fp32 = OnnxRuntimeBackend(speech["fp32"], threads=1).run(speech["held_out"])["logits"]
+    int8 = OnnxRuntimeBackend(path, threads=1).run(speech["held_out"])["logits"]
+    assert np.corrcoef(int8.ravel(), fp32.ravel())[0, 1] > 0.99
 
 
 def test_face_stn_exports_gridsample_at_opset_17_and_stays_float_in_qdq(face: dict) -> None:

@@ -164,3 +164,26 @@ def test_intra_op_threads_sleep_between_runs_unless_spinning_is_asked_for(model:
     for setting, expected in ((False, ("0", "0")), (True, ("1", "1"))):
         backend = load_backend(model, ModelsConfig(spinning=setting))
         assert isinstance(backend, OnnxRuntimeBackend) and spinning(backend) == expected
+
+
+def test_models_int8_loads_the_twin_for_the_backend_or_says_how_to_make_it(model: Path) -> None:
+    import shutil
+
+    from edge.config.schema import ModelsConfig
+    from edge.runtime.select import int8_twin, load_encoder
+    from edge.sidecar import sidecar_path
+
+    assert load_encoder(model, ModelsConfig()).artifact == model
+    with pytest.raises(ModelFileError, match=r"int8-cpu\.onnx is missing: make it with `emotion-export int8 .* --form"):
+        load_encoder(model, ModelsConfig(int8=True))
+    for form in ("cpu", "tensorrt"):
+        twin = int8_twin(model, form)
+        shutil.copy(model, twin)
+        shutil.copy(sidecar_path(model), sidecar_path(twin))
+    assert load_encoder(model, ModelsConfig(int8=True)).artifact.name == model.name.replace(".onnx", ".int8-cpu.onnx")
+    assert load_encoder(int8_twin(model, "tensorrt"), ModelsConfig(int8=True)).artifact == int8_twin(model, "tensorrt")
+    from edge.runtime.select import int8_form
+
+    assert int8_form(ModelsConfig()) == "cpu" and int8_form(ModelsConfig(providers=("cuda", "cpu"))) == "cpu"
+    assert int8_form(ModelsConfig(providers=("tensorrt", "cpu"))) == int8_form(ModelsConfig(backend="tensorrt"))
+    assert int8_form(ModelsConfig(backend="tensorrt")) == "tensorrt"
