@@ -13,6 +13,9 @@ from tiny_encoders import face_encoder, speech_encoder
 
 from edge.errors import InputError
 from edge.features.keyfaces import medoid
+from edge.models import FACE_MODEL, SPEECH_MODEL
+from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS
 from train.cli.bench import build_parser
 from train.cli.bench import main as bench_main
@@ -21,7 +24,7 @@ from train.data.av_windows import align_clips, faces_in_window
 from train.data.feature_cache import AvCacheSpec, AvClipFeatures, build_cache, load_av_cache
 from train.data.ravdess import index_ravdess, parse_take_name
 from train.fusion.cv import SMOKE_NOTE, actor_av_folds, plan_folds, speech_model_path, take_av_folds
-from train.fusion.data import load_face_encoder, load_speech_encoder
+from train.fusion.data import encode, load_face_encoder, load_speech_encoder
 from train.fusion.eval import calibration_metrics
 from train.fusion.training import HeadSettings, save_fusion_head, train_head
 from train.trainer import TrainConfig
@@ -220,3 +223,23 @@ def test_fusion_ravdess_scores_every_method_and_checks_the_encoders(
     unheaded = json.loads((tmp_path / "no_head" / "results.json").read_text())
     assert set(unheaded["methods"]) == {"speech", "face", "decision", "decision_confidence"}
     assert unheaded["fusion_head"] is None
+
+
+@pytest.mark.shared_data
+def test_an_exported_face_model_is_an_encoder_and_the_benchmark_runs_on_it(
+        actor05_cache: Path, encoders: dict[str, Path], tmp_path: Path) -> None:
+    face = load_face_encoder(FACE_MODEL)
+    assert face.embedding_size == 256 and face.labels == list(EMOTIONS) and face.meta["features"]["align"]
+    crops = load_av_cache(actor05_cache).clips[0].crops[:5, None].astype(np.float32)
+    embedding, posterior = encode(face, torch.from_numpy(crops))
+    outputs = OnnxRuntimeBackend(FACE_MODEL).run(crops)
+    np.testing.assert_allclose(embedding.numpy(), outputs["embedding"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(posterior.argmax(1), outputs["logits"].argmax(1))
+    with pytest.raises(InputError, match="a face encoder with an embedding output is needed"):
+        load_face_encoder(SPEECH_MODEL)
+    out = tmp_path / "bench"
+    assert bench_main(["fusion-ravdess", "--cache", str(actor05_cache), "--speech-model", str(encoders["speech"]),
+                       "--face-model", str(FACE_MODEL), "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["encoders"]["face"]["sha256"] == file_sha256(FACE_MODEL)
+    assert results["methods"]["face"]["clips"] == 14

@@ -2,7 +2,9 @@
 
 ``Encoder`` is a trained speech or face model (eval mode, never trained further here) with its
 metadata and the SHA-256 of its file: a fusion head is only valid on the embeddings of the exact
-encoders it was trained with, so every head records them and every user checks them.
+encoders it was trained with, so every head records them and every user checks them. An encoder
+is a torch checkpoint or an exported ONNX model with its sidecar (its ``logits`` and ``embedding``
+outputs, on ONNX Runtime's CPU provider): the benchmarks then score exactly what the device runs.
 ``encode`` runs an encoder once and returns its embeddings and its posteriors mapped onto the
 7-class ``EMOTIONS`` (RAVDESS calm adds to neutral).
 
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from edge.errors import InputError
 from edge.fusion.decision import to_emotions
+from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256
 from edge.taxonomy import EMOTIONS, RAVDESS_LABELS, mapping_matrix
 from train.data.feature_cache import SpeechCache
@@ -47,7 +50,7 @@ def to_emotion_ids(ravdess_label_ids: np.ndarray | Sequence[int]) -> np.ndarray:
 class Encoder:
     """A trained speech or face model, its metadata and the checksum of its file."""
 
-    model: SpeechCNN | FaceCNN
+    model: SpeechCNN | FaceCNN | OnnxRuntimeBackend
     meta: dict[str, Any]
     path: Path
     sha256: str
@@ -59,7 +62,7 @@ class Encoder:
     @property
     def embedding_size(self) -> int:
         config = self.meta["model_config"]
-        return int(config["embedding"] if isinstance(self.model, SpeechCNN) else config["fc_units"])
+        return int(config["embedding"] if "embedding" in config else config["fc_units"])
 
     def actors_seen(self) -> set[int]:
         """RAVDESS actors whose data trained or selected this model (none for a FER2013 face model)."""
@@ -112,9 +115,24 @@ def load_speech_encoder(path: str | Path) -> Encoder:
 
 
 def load_face_encoder(path: str | Path) -> Encoder:
-    """A face model saved by ``emotion-train face``."""
+    """A face model saved by ``emotion-train face`` (``face_cnn.pt``) or exported (``.onnx`` with its sidecar)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return onnx_encoder(path, "face")
     model, meta = load_face_model(path)
-    return Encoder(model=model, meta=meta, path=Path(path), sha256=file_sha256(path))
+    return Encoder(model=model, meta=meta, path=path, sha256=file_sha256(path))
+
+
+def onnx_encoder(path: Path, kind: str) -> Encoder:
+    """An exported encoder on ONNX Runtime (one thread, CPU), its metadata from the sidecar."""
+    backend = OnnxRuntimeBackend(path, threads=1)
+    sidecar = backend.sidecar
+    if sidecar.kind != kind or "embedding" not in sidecar.outputs:
+        raise InputError(f"{path}: a {sidecar.kind} model with outputs {list(sidecar.outputs)}; a {kind} encoder "
+                         "with an embedding output is needed")
+    meta = {"model": sidecar.training.get("model", sidecar.name), "model_config": sidecar.training["model_config"],
+            "labels": list(sidecar.labels), "features": sidecar.features, "training": sidecar.training}
+    return Encoder(model=backend, meta=meta, path=path, sha256=sidecar.sha256)
 
 
 @torch.no_grad()
@@ -122,11 +140,17 @@ def encode(encoder: Encoder, inputs: torch.Tensor, batch_size: int = 256,
            description: str | None = None) -> Encoded:
     """(embeddings (n, d), posteriors over ``EMOTIONS`` (n, 7)) of ``inputs``, the encoder in eval mode."""
     model = encoder.model
-    model.eval()
     embeddings, posteriors = [], []
     starts = range(0, len(inputs), batch_size)
     for i in tqdm(starts, desc=description, unit="batch", disable=description is None):
-        embedding = model.embed(inputs[i : i + batch_size])
+        batch = inputs[i : i + batch_size]
+        if isinstance(model, OnnxRuntimeBackend):
+            outputs = model.run(batch.numpy().astype(np.float32))
+            embeddings.append(torch.from_numpy(outputs["embedding"]))
+            posteriors.append(torch.softmax(torch.from_numpy(outputs["logits"]), dim=1))
+            continue
+        model.eval()
+        embedding = model.embed(batch)
         embeddings.append(embedding)
         posteriors.append(torch.softmax(model.classifier(embedding), dim=1))
     if not embeddings:
