@@ -18,22 +18,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from edge.app.text_table import format_table  # noqa: E402
 from train import distributed  # noqa: E402
-
-
-def _cell(value: Any, digits: int) -> str:
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], digits: int = 3) -> str:
-    """Rows as aligned text columns under a header; floats with ``digits`` decimals, missing keys blank."""
-    cells = [list(columns)] + [[_cell(row.get(c, ""), digits) for c in columns] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(text.rjust(width) for text, width in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None,

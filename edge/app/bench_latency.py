@@ -9,6 +9,10 @@ ended between two samples used as the remainder, so that the rows add up to the 
 resident memory (VmHWM from /proc/self/status) over the run. Payloads go to an
 in-memory JSON lines sink; the stats period is longer than the run, so the final stats message
 covers all of it. ``emotion-edge bench`` prints a table and writes the numbers as JSON.
+
+``run_variants`` compares configurations side by side: each runs ``rounds`` times, the variants
+alternating within every round (A B C, A B C, ...), so that a change of load on the machine hits
+them all alike; the comparison gives each variant's median over its rounds.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import io
 import json
 import os
 import platform
+import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -145,6 +151,42 @@ def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "providers": list(config.models.providers),
     }
+
+
+def run_variants(configs: dict[str, Config], seconds: float, rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """``run_benchmark`` of every variant ``rounds`` times, the variants alternating within each round."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name, config in configs.items():
+            runs[name].append(run_benchmark(config, seconds))
+    return runs
+
+
+def _median(results: list[dict[str, Any]], get: Callable[[dict[str, Any]], float | None]) -> float | None:
+    present = [value for value in map(get, results) if value is not None]
+    return statistics.median(present) if present else None
+
+
+def variant_rows(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per variant, the median over its rounds of CPU, latency, model times and drops."""
+    rows = []
+    for name, results in runs.items():
+        def median(get: Callable[[dict[str, Any]], float | None], results: list[dict[str, Any]] = results) -> \
+                float | None:
+            return _median(results, get)
+
+        rows.append({
+            "variant": name, "rounds": len(results),
+            "cpu_percent_of_one_core": median(lambda r: r["cpu_percent_of_one_core"]),
+            "latency_p50_ms": median(lambda r: r["latency_ms"]["p50"]),
+            "latency_p99_ms": median(lambda r: r["latency_ms"]["p99"]),
+            "detect_p50_ms": median(lambda r: r["detect_ms"]["p50"] if r["detect_ms"] else None),
+            "face_cnn_p50_ms": median(lambda r: r["inference_ms"]["face"]["p50"]),
+            "speech_cnn_p50_ms": median(lambda r: r["inference_ms"]["speech"]["p50"]),
+            "frames_dropped": median(lambda r: r["frames_dropped"]),
+            "peak_rss_mib": median(lambda r: r["peak_rss_mib"]),
+        })
+    return rows
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from edge.app.bench_latency import format_table, run_benchmark
+from edge.app.bench_latency import format_table, run_benchmark, run_variants, variant_rows
 from edge.app.cli_support import run_main
 from edge.app.daemon import Daemon, shutdown_signals
 from edge.app.fleet import collect
 from edge.app.soak import soak
+from edge.app.text_table import format_table as format_text_table
 from edge.capture import FILE_SCHEME
 from edge.capture.devices import list_cameras, list_microphones
 from edge.config.loader import apply_overrides, load_config, parse_overrides
@@ -279,18 +280,43 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
     _add_config_options(parser)
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (default: %(default)s)")
     parser.add_argument(
+        "--variant", action="append", default=[], metavar="NAME:SECTION.KEY=VALUE[,...]",
+        help="compare against this variant of the configuration (repeatable), e.g. --variant "
+        "int8:models.int8=true; the configuration itself runs as 'base', all alternating for --rounds rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant with --variant (default 3)")
+    parser.add_argument(
         "--out", type=Path, default=Path("runs/bench_latency.json"),
         help="JSON output (default: %(default)s; runs/ is git-ignored in a checkout)"
     )
     parser.set_defaults(run=_run_bench)
 
 
+def bench_variants(base: Config, variants: list[str]) -> dict[str, Config]:
+    """``{"base": base, NAME: base with the overrides, ...}`` from ``NAME:KEY=VALUE[,KEY=VALUE]`` strings."""
+    configs = {"base": base}
+    for text in variants:
+        name, sep, overrides = text.partition(":")
+        if not sep or not name or name in configs:
+            raise InputError(f"--variant {text!r}: expected a new NAME:SECTION.KEY=VALUE[,...], e.g. "
+                             "int8:models.int8=true")
+        configs[name] = apply_overrides(base, parse_overrides(overrides.split(",")))
+    return configs
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     if args.loop is None and args.source is None and args.config is None:
         args.loop = True
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.variant:
+        runs = run_variants(bench_variants(run_config(args), args.variant), args.seconds, args.rounds)
+        rows = variant_rows(runs)
+        print(format_text_table(rows, list(rows[0]), digits=1))
+        args.out.write_text(json.dumps({"variants": args.variant, "summary": rows, "runs": runs}, indent=2) + "\n")
+        print(f"written to {args.out}")
+        return max(int(r["exit_status"]) for results in runs.values() for r in results)
     result = run_benchmark(run_config(args), args.seconds)
     print(format_table(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")
     return int(result["exit_status"])

@@ -5,10 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from edge.app.bench_latency import REMAINDER, ThreadCpuSampler, format_table, run_benchmark
+from edge.config.loader import ConfigError
 from edge.config.schema import Config
 from edge.demo import DEMO_CLIP
+from edge.errors import InputError
 
 
 def _spin(seconds: float) -> None:
@@ -42,3 +47,25 @@ def test_the_benchmark_reports_cpu_per_stage_thread_on_the_bundled_clip() -> Non
     assert any(name.startswith("capture-file:") for name in threads)
     assert abs(sum(threads.values()) - result["cpu_s"]) <= 0.05 * result["cpu_s"] + 0.05
     assert "CPU stage-faces" in format_table(result)
+
+
+def test_variants_alternate_and_are_summarised_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from edge.app.cli import bench_variants, main
+
+    base = Config()
+    configs = bench_variants(base, ["spin:models.spinning=true", "every6:pipeline.detect_every=6,models.threads=1"])
+    assert list(configs) == ["base", "spin", "every6"] and configs["spin"].models.spinning
+    assert configs["every6"].pipeline.detect_every == 6 and configs["every6"].models.threads == 1
+    for bad in ("models.threads=1", "base:models.threads=1", "x:threads=1"):
+        with pytest.raises((InputError, ConfigError)):
+            bench_variants(base, [bad])
+    out = tmp_path / "variants.json"
+    assert main(["bench", "--seconds", "1.5", "--rounds", "1", "--variant", "spin:models.spinning=true",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "cpu_percent_of_one_core" in printed and "spin" in printed
+    report = json.loads(out.read_text())
+    assert [row["variant"] for row in report["summary"]] == ["base", "spin"]
+    assert all(len(runs) == 1 for runs in report["runs"].values())
