@@ -63,3 +63,18 @@ def ravdess_av_dir() -> Path:
 def fer2013_dir() -> Path:
     """../shared/data/fer2013 (train/ and test/ image folders), or skip with the reason."""
     return _shared_subdir("fer2013")
+
+
+SMALL_ACTORS = (1, 2, 7, 8, 9, 10)     # fold 0 tests 1 and 2; 7..10 give a male+female validation pair
+
+
+@pytest.fixture(scope="session")
+def small_cache(ravdess_speech_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real speech cache of 4 takes per actor (happy and angry, both statements) of ``SMALL_ACTORS``."""
+    from train.data.feature_cache import SpeechCacheSpec, build_cache
+    from train.data.ravdess import index_ravdess
+
+    takes = [t for t in index_ravdess(ravdess_speech_dir).takes
+             if t.actor in SMALL_ACTORS and t.repetition == 1 and t.intensity == 1 and t.emotion in (3, 5)]
+    return build_cache(takes, SpeechCacheSpec(), tmp_path_factory.mktemp("cache"), ravdess_speech_dir,
+                       workers=2, progress=False).directory

@@ -205,7 +205,7 @@ def test_the_spatial_transformer_exports_for_tensorrt_8_0_and_8_5(opset: int, fa
     assert check_parity(face["model"], whole, faces).relative_logit_diff < 1e-4
 
 
-@pytest.mark.skipif(not int8_path(FACE_MODEL).is_file() or not int8_path(SPEECH_MODEL).is_file(),
+@pytest.mark.skipif(not all(int8_path(m, f).is_file() for m in (FACE_MODEL, SPEECH_MODEL) for f in ("tensorrt", "cpu")),
                     reason="the shipped INT8 models are not exported yet (emotion-export int8)")
 def test_shipped_int8_models_agree_with_fp32_on_real_data(fer2013_dir: Path, ravdess_speech_dir: Path) -> None:
     # 400 FER2013 test faces (never trained on) and all ~200 windows of one RAVDESS actor (the shipped speech
@@ -218,8 +218,9 @@ def test_shipped_int8_models_agree_with_fp32_on_real_data(fer2013_dir: Path, rav
     assert len(windows) > 150
     for model, inputs in ((FACE_MODEL, faces), (SPEECH_MODEL, windows)):
         fp32 = OnnxRuntimeBackend(model, threads=1).run(inputs)["logits"].argmax(1)
-        int8 = OnnxRuntimeBackend(int8_path(model), threads=1).run(inputs)["logits"].argmax(1)
-        assert np.mean(fp32 == int8) >= 0.97, model.name
+        for form in ("tensorrt", "cpu"):          # both shipped INT8 forms
+            int8 = OnnxRuntimeBackend(int8_path(model, form), threads=1).run(inputs)["logits"].argmax(1)
+            assert np.mean(fp32 == int8) >= 0.97, (model.name, form)
 
 
 def test_report_rows_compare_both_models_on_the_same_decisions(speech: dict) -> None:
