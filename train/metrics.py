@@ -72,6 +72,15 @@ def clip_votes(posteriors: np.ndarray, clip_ids: Sequence[str] | np.ndarray, rul
     return {str(clip): vote(posteriors[clip_ids == clip], rule) for clip in dict.fromkeys(clip_ids.tolist())}
 
 
+def clip_mean_posteriors(posteriors: np.ndarray, clip_ids: Sequence[str] | np.ndarray,
+                         labels: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per clip (first-seen order), the mean of its windows' posteriors and its label (that of its first window)."""
+    clip_ids, labels = np.asarray(clip_ids), np.asarray(labels)
+    clips = list(dict.fromkeys(clip_ids.tolist()))
+    means = np.stack([posteriors[clip_ids == clip].mean(axis=0) for clip in clips])
+    return means, np.asarray([labels[clip_ids == clip][0] for clip in clips])
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and population standard deviation over folds."""
     array = np.asarray(values, dtype=np.float64)

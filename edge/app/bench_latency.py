@@ -17,6 +17,7 @@ them all alike; the comparison gives each variant's median over its rounds.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -171,10 +172,7 @@ def variant_rows(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per variant, the median over its rounds of CPU, latency, model times and drops."""
     rows = []
     for name, results in runs.items():
-        def median(get: Callable[[dict[str, Any]], float | None], results: list[dict[str, Any]] = results) -> \
-                float | None:
-            return _median(results, get)
-
+        median = functools.partial(_median, results)
         rows.append({
             "variant": name, "rounds": len(results),
             "cpu_percent_of_one_core": median(lambda r: r["cpu_percent_of_one_core"]),

@@ -25,7 +25,7 @@ from edge.taxonomy import EMOTIONS
 from train.confidence import expected_calibration_error
 from train.data.av_windows import AlignedWindows
 from train.fusion.data import Encoded, to_emotion_ids
-from train.metrics import Scores, clip_votes, score
+from train.metrics import Scores, clip_mean_posteriors, clip_votes, score
 from train.networks.fusion_head import FusionHead
 from train.reports import save_confusion_png
 from train.trainer import predict
@@ -97,10 +97,7 @@ def score_methods(posteriors: Mapping[str, np.ndarray], truth: np.ndarray,
 def calibration_metrics(posterior: np.ndarray, truth: np.ndarray,
                         clip_ids: Sequence[str] | np.ndarray) -> dict[str, float]:
     """ECE (15 bins) of one method's window posteriors and of its clips' mean posteriors."""
-    clip_ids = np.asarray(clip_ids)
-    clips = list(dict.fromkeys(clip_ids.tolist()))
-    clip_mean = np.stack([posterior[clip_ids == clip].mean(axis=0) for clip in clips])
-    clip_truth = np.asarray([truth[clip_ids == clip][0] for clip in clips])
+    clip_mean, clip_truth = clip_mean_posteriors(posterior, clip_ids, truth)
     return {"window_ece": expected_calibration_error(posterior, truth),
             "clip_mean_ece": expected_calibration_error(clip_mean, clip_truth)}
 

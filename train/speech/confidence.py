@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from train.confidence import ECE_BINS, fit_temperature, posterior_scores
+from train.metrics import clip_mean_posteriors
 from train.networks.speech_cnn import SpeechCNN
 from train.speech.training import WindowSet
 from train.trainer import predict
@@ -20,10 +21,7 @@ from train.trainer import predict
 
 def clip_posteriors(posteriors: np.ndarray, windows: WindowSet) -> tuple[np.ndarray, np.ndarray]:
     """Per clip, the mean of its windows' posteriors, and its label (clips in first-seen order)."""
-    clips = list(dict.fromkeys(windows.take_ids.tolist()))
-    truth = windows.clip_labels()
-    means = np.stack([posteriors[windows.take_ids == clip].mean(axis=0) for clip in clips])
-    return means, np.asarray([truth[clip] for clip in clips])
+    return clip_mean_posteriors(posteriors, windows.take_ids, windows.y.numpy())
 
 
 def calibration_scores(model: SpeechCNN, windows: WindowSet) -> dict[str, dict[str, float]]:

@@ -23,13 +23,22 @@ def _spin(seconds: float) -> None:
 
 
 def test_each_threads_cpu_is_counted_under_its_name_and_the_rows_add_up() -> None:
+    done, release = threading.Event(), threading.Event()
+
+    def spin_then_wait() -> None:   # alive until the sampler's last sample, so all of its CPU has its name
+        _spin(0.3)
+        done.set()
+        release.wait()
+
     with ThreadCpuSampler(period_s=0.05) as sampler:
-        busy = threading.Thread(target=_spin, args=(0.3,), name="busy")
+        busy = threading.Thread(target=spin_then_wait, name="busy")
         busy.start()
-        busy.join()
+        done.wait()
         short = threading.Thread(target=_spin, args=(0.02,), name="short")   # may end between two samples
         short.start()
         short.join()
+    release.set()
+    busy.join()
     rows = sampler.by_thread()
     assert rows["busy"] >= 0.25, rows
     assert REMAINDER in rows and all(seconds >= 0 for seconds in rows.values()), rows
