@@ -8,7 +8,10 @@ threads by name, the threads ONNX Runtime and the decoders start as one row, and
 ended between two samples used as the remainder, so that the rows add up to the process) and peak
 resident memory (VmHWM from /proc/self/status) over the run. Payloads go to an
 in-memory JSON lines sink; the stats period is longer than the run, so the final stats message
-covers all of it. ``emotion-edge bench`` prints a table and writes the numbers as JSON.
+covers all of it. Every step of every thread (decode, colour conversion, detection, alignment, the
+models, MFCC, fusion, publication ...) is timed too (``edge.steps``), wall percentiles and CPU, in a
+profile whose CPU column adds up to the process's (``edge.app.bench_profile``). ``emotion-edge bench``
+prints the tables and writes the numbers as JSON.
 
 ``run_variants`` compares configurations side by side: each runs ``rounds`` times, the variants
 alternating within every round (A B C, A B C, ...), so that a change of load on the machine hits
@@ -32,10 +35,13 @@ from typing import Any
 
 import onnxruntime
 
+from edge.app.bench_profile import profile_rows
 from edge.app.daemon import Daemon
+from edge.app.text_table import format_table as format_rows
 from edge.config.schema import Config
 from edge.events.envelope import Envelope
 from edge.events.jsonlines import JsonLinesSink
+from edge.steps import END_TO_END, PROFILE, percentiles_ms
 
 
 def process_cpu_seconds() -> float:
@@ -122,10 +128,12 @@ def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
     timer = threading.Timer(seconds, daemon.stop_requested.set)
     cpu_start, wall_start = process_cpu_seconds(), time.monotonic()
     timer.start()
+    PROFILE.start()
     try:
         with ThreadCpuSampler() as threads:
             status = daemon.run()
     finally:
+        PROFILE.stop()
         timer.cancel()
     wall, cpu = time.monotonic() - wall_start, process_cpu_seconds() - cpu_start
     payloads = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -139,13 +147,15 @@ def run_benchmark(config: Config, seconds: float) -> dict[str, Any]:
         "cpu_s": round(cpu, 3),
         "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
         "cpu_s_by_thread": threads.by_thread(),
+        "profile": profile_rows(PROFILE.rows(wall), threads.by_thread(), wall),
         "cores": os.cpu_count(),
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "frames_captured": stats["frames_captured"],
         "frames_dropped": stats["frames_dropped"],
         "audio_blocks": stats["audio_blocks"],
         "events": sum(p["schema"].startswith("emotion-edge/events/") for p in payloads),
-        "latency_ms": stats["latency_ms"],
+        "end_to_end_ms": percentiles_ms(PROFILE.observed_ms(END_TO_END)),
+        "latency_samples_ms": PROFILE.observed_ms(END_TO_END),
         "inference_ms": stats["inference_ms"],
         "detect_ms": None if tracking is None else tracking.detect_ms.take(),
         "machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
@@ -176,8 +186,9 @@ def variant_rows(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         rows.append({
             "variant": name, "rounds": len(results),
             "cpu_percent_of_one_core": median(lambda r: r["cpu_percent_of_one_core"]),
-            "latency_p50_ms": median(lambda r: r["latency_ms"]["p50"]),
-            "latency_p99_ms": median(lambda r: r["latency_ms"]["p99"]),
+            "latency_p50_ms": median(lambda r: r["end_to_end_ms"]["p50_ms"]),
+            "latency_p95_ms": median(lambda r: r["end_to_end_ms"]["p95_ms"]),
+            "latency_p99_ms": median(lambda r: r["end_to_end_ms"]["p99_ms"]),
             "detect_p50_ms": median(lambda r: r["detect_ms"]["p50"] if r["detect_ms"] else None),
             "face_cnn_p50_ms": median(lambda r: r["inference_ms"]["face"]["p50"]),
             "speech_cnn_p50_ms": median(lambda r: r["inference_ms"]["speech"]["p50"]),
@@ -204,13 +215,20 @@ def format_table(result: dict[str, Any]) -> str:
         ("frames", f"{result['frames_captured']} captured, {result['frames_dropped']} dropped"),
         ("audio blocks", str(result["audio_blocks"])),
         ("events", str(result["events"])),
-        ("capture -> publish", ms(result["latency_ms"])),
+        ("capture -> publish", "p50 {p50_ms} ms, p95 {p95_ms} ms, p99 {p99_ms} ms, max {max_ms} ms".format(
+            **result["end_to_end_ms"])),
         ("face detection (YuNet)", ms(result["detect_ms"])),
         ("face CNN per batch", ms(result["inference_ms"]["face"])),
         ("speech CNN per batch", ms(result["inference_ms"]["speech"])),
         ("machine", f"{result['machine']}, onnxruntime {result['onnxruntime']} {','.join(result['providers'])}"),
-        *((f"  CPU {name}", f"{seconds:.2f} s = {100 * seconds / result['wall_s']:.0f}% of one core")
-          for name, seconds in result["cpu_s_by_thread"].items()),
     ]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    summary = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    total = sum(row["cpu_s"] for row in result["profile"])
+    return (f"{summary}\n\nwhere the CPU goes, per thread and step (wall ms per call; CPU as % of one core; "
+            f"the rows add up to {100 * total / result['wall_s']:.1f}%):\n"
+            + format_rows(result["profile"], PROFILE_COLUMNS, digits=2))
+
+
+PROFILE_COLUMNS = ("thread", "step", "calls", "per_s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+                   "cpu_percent_of_one_core")

@@ -9,15 +9,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from edge.app.bench_clip import tiled_clip
 from edge.app.bench_latency import format_table, run_benchmark, run_variants, variant_rows
+from edge.app.bench_plot import save_bench_png
 from edge.app.cli_support import run_main
 from edge.app.daemon import Daemon, shutdown_signals
 from edge.app.fleet import collect
 from edge.app.soak import soak
 from edge.app.text_table import format_table as format_text_table
-from edge.capture import FILE_SCHEME
+from edge.capture import FILE_SCHEME, replay_path
 from edge.capture.devices import list_cameras, list_microphones
 from edge.config.loader import apply_overrides, load_config, parse_overrides
 from edge.config.render import check_config
@@ -29,10 +32,12 @@ from edge.features.alignment import AlignParams
 from edge.models.loading import create_detector, load_models
 from edge.offline.classify import IMAGE_SUFFIXES, Classifier
 from edge.offline.feature_report import ReportSettings, describe_media
+from edge.offline.pyplot import pyplot
 from edge.offline.timeline import build_timeline
 from edge.offline.timeline_plot import save_timeline_png
 
 DEFAULT_CONFIG = Path("/etc/emotion-edge/config.toml")
+BENCH_CLIPS = Path("runs/bench_clips")
 
 
 def _add_face_sampling_options(parser: argparse.ArgumentParser, every_nth: int) -> None:
@@ -284,17 +289,33 @@ def _add_bench_command(commands: argparse._SubParsersAction) -> None:
         help="compare against this variant of the configuration (repeatable), e.g. --variant "
         "int8:models.int8=true; the configuration itself runs as 'base', all alternating for --rounds rounds",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant with --variant (default 3)")
+    parser.add_argument(
+        "--faces", type=int, action="append", default=[], metavar="N",
+        help="compare against the same source with N faces in frame (repeatable): the take tiled into a grid, "
+        "its sound kept, made once under runs/bench_clips/",
+    )
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of every variant with --variant or --faces (default 3)")
     parser.add_argument(
         "--out", type=Path, default=Path("runs/bench_latency.json"),
         help="JSON output (default: %(default)s; runs/ is git-ignored in a checkout)"
     )
+    parser.add_argument("--png", type=Path, default=None, metavar="PATH",
+                        help="also draw CPU by step per variant, step times and latency as a PNG (plots extra)")
     parser.set_defaults(run=_run_bench)
 
 
-def bench_variants(base: Config, variants: list[str]) -> dict[str, Config]:
-    """``{"base": base, NAME: base with the overrides, ...}`` from ``NAME:KEY=VALUE[,KEY=VALUE]`` strings."""
+def bench_variants(base: Config, variants: list[str], faces: Sequence[int] = (),
+                   clips: Path = BENCH_CLIPS) -> dict[str, Config]:
+    """``{"base": base, NAME: base with the overrides, ..., facesN: base on the N-face clip}`` from
+    ``NAME:KEY=VALUE[,KEY=VALUE]`` strings and face counts."""
     configs = {"base": base}
+    for count in faces:
+        take = replay_path(base.source.video or "")
+        if take is None:
+            raise InputError(f"--faces: the source must be a file to tile, not {base.source.video!r}")
+        clip = tiled_clip(take, count, clips)
+        configs[f"faces{count}"] = replace(base, source=replace(base.source, video=f"{FILE_SCHEME}{clip}"))
     for text in variants:
         name, sep, overrides = text.partition(":")
         if not sep or not name or name in configs:
@@ -308,18 +329,23 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.loop is None and args.source is None and args.config is None:
         args.loop = True
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.variant:
-        runs = run_variants(bench_variants(run_config(args), args.variant), args.seconds, args.rounds)
+    if args.png is not None:
+        pyplot("the bench picture")   # before the run: a missing extra is said at once, not after minutes
+    if args.variant or args.faces:
+        runs = run_variants(bench_variants(run_config(args), args.variant, args.faces), args.seconds, args.rounds)
         rows = variant_rows(runs)
         print(format_text_table(rows, list(rows[0]), digits=1))
-        args.out.write_text(json.dumps({"variants": args.variant, "summary": rows, "runs": runs}, indent=2) + "\n")
-        print(f"written to {args.out}")
-        return max(int(r["exit_status"]) for results in runs.values() for r in results)
-    result = run_benchmark(run_config(args), args.seconds)
-    print(format_table(result))
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+        args.out.write_text(json.dumps({"variants": args.variant, "faces": args.faces, "summary": rows,
+                                        "runs": runs}, indent=2) + "\n")
+    else:
+        result = run_benchmark(run_config(args), args.seconds)
+        runs = {"base": [result]}
+        print(format_table(result))
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")
-    return int(result["exit_status"])
+    if args.png is not None:
+        print(f"picture written to {save_bench_png(runs, args.png)}")
+    return max(int(r["exit_status"]) for results in runs.values() for r in results)
 
 
 def _add_soak_command(commands: argparse._SubParsersAction) -> None:

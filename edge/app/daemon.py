@@ -37,7 +37,7 @@ PAYLOADS_LOST = 3
 
 def build_pipeline(config: Config, sink: Sink) -> Pipeline:
     """Sources, models and stages as ``config`` says (models only for the modalities the sources bring)."""
-    sources = open_sources(config.source.video, config.source.audio, config.source.realtime, config.source.loop)
+    sources = open_sources(config.source)
     models = load_models(config, video=any(source.video for source in sources),
                          audio=any(source.audio for source in sources))
     return Pipeline(sources, sink, face_model=models.face, speech_model=models.speech, detector=models.detector,

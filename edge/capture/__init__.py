@@ -13,6 +13,7 @@ from edge.capture.camera import CameraSource, opencv_opener
 from edge.capture.file_replay import FileReplaySource
 from edge.capture.microphone import MicrophoneSource
 from edge.capture.source import Source
+from edge.config.schema import SourceConfig
 from edge.errors import InputError
 
 FILE_SCHEME = "file://"
@@ -32,14 +33,16 @@ def replay_path(video: str) -> Path | None:
     return None
 
 
-def open_sources(video: str | None, audio: str | None, realtime: bool = True, loop: bool = False) -> list[Source]:
-    """The sources for a video setting (camera URI, ``file://`` URI or file path) and a microphone (name, index
-    or ``default``)."""
+def open_sources(settings: SourceConfig) -> list[Source]:
+    """The sources ``[source]`` names: a video setting (camera URI, ``file://`` URI or file path) and a
+    microphone (name, index or ``default``)."""
+    video, audio = settings.video, settings.audio
     sources: list[Source] = []
     if video is not None:
         path = replay_path(video)
         if path is not None:
-            sources.append(FileReplaySource(path, realtime=realtime, loop=loop))
+            sources.append(FileReplaySource(path, realtime=settings.realtime, loop=settings.loop,
+                                            decoder_threads=settings.decoder_threads))
         else:
             sources.append(CameraSource(opencv_opener(video), name=video))
     if audio is not None:

@@ -12,9 +12,10 @@ end of the first pass, as ``classify`` does, instead of passing for a short take
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from edge.capture.source import AudioBlock, BlockCutter, CapturedFrame, Clock, E
 from edge.errors import EmptyMediaError, MediaDecodeError
 from edge.features.audio import SAMPLE_RATE
 from edge.features.media import check_complete, container_start_seconds, open_media
+from edge.steps import step
 
 # Streams of a file are interleaved in chunks (RAVDESS mp4: 0.3 s). An item is released once the
 # other stream has been decoded past it, or once its own stream has run this far ahead (the other
@@ -39,7 +41,8 @@ class _Timed:
 
     media_t: float
     kind: str
-    payload: np.ndarray
+    payload: np.ndarray | Callable[[], np.ndarray]
+    """Audio: the block's samples; video: the conversion that makes the BGR frame (run only if it is read)."""
 
 
 class FileReplaySource(Source):
@@ -53,6 +56,7 @@ class FileReplaySource(Source):
         block_ms: int = 20,
         sample_rate: int = SAMPLE_RATE,
         clock: Clock = time.monotonic,
+        decoder_threads: int = 0,
     ) -> None:
         super().__init__(f"file:{Path(path).name}", clock)
         self.path = Path(path)
@@ -61,6 +65,7 @@ class FileReplaySource(Source):
         self.lossless = not realtime
         self.sample_rate = sample_rate
         self.block_samples = sample_rate * block_ms // 1000
+        self.decoder_threads = decoder_threads
         self.passes = 0
         self.origin: float | None = None
         """Clock time of media time 0 of the first pass, once the first item is ready (replays map stamps back)."""
@@ -74,7 +79,10 @@ class FileReplaySource(Source):
         with open_media(self.path) as container:
             streams = [*container.streams.video[:1], *container.streams.audio[:1]]
             for stream in streams:
-                stream.thread_type = "AUTO"
+                if self.decoder_threads == 0:
+                    stream.thread_type = "AUTO"
+                else:
+                    stream.thread_count = self.decoder_threads
             start = container_start_seconds(container)
             resampler = av.AudioResampler(format="fltp", rate=self.sample_rate)
             cutter = BlockCutter(self.block_samples)
@@ -90,7 +98,12 @@ class FileReplaySource(Source):
                     yield _Timed(audio_start + audio_samples / self.sample_rate, "audio", block)
 
             try:
-                for frame in container.decode(*streams):
+                decoded = container.decode(*streams)
+                while True:
+                    with step("decode"):
+                        frame = next(decoded, None)
+                    if frame is None:
+                        break
                     if frame.time is None:
                         raise MediaDecodeError(f"{self.path}: a decoded frame has no presentation time")
                     duration = float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0.0
@@ -100,10 +113,12 @@ class FileReplaySource(Source):
                     if isinstance(frame, av.audio.frame.AudioFrame):
                         if audio_start is None:
                             audio_start = frame.time - start
-                        for out in resampler.resample(frame):
-                            yield from blocks(cutter.push(out.to_ndarray().mean(axis=0)))
+                        with step("resample audio"):
+                            chunks = [block for out in resampler.resample(frame)
+                                      for block in cutter.push(out.to_ndarray().mean(axis=0))]
+                        yield from blocks(chunks)
                     else:
-                        yield _Timed(frame.time - start, "video", frame.to_ndarray(format="bgr24"))
+                        yield _Timed(frame.time - start, "video", functools.partial(frame.to_ndarray, format="bgr24"))
                 if audio_start is not None:
                     for out in resampler.resample(None):
                         yield from blocks(cutter.push(out.to_ndarray().mean(axis=0)))
@@ -156,9 +171,11 @@ class FileReplaySource(Source):
                     return
                 end = max(end, item.media_t)
                 if item.kind == "video":
-                    yield CapturedFrame(t=self.clock(), index=frame_index, image=item.payload)
+                    assert callable(item.payload)
+                    yield CapturedFrame(t=self.clock(), index=frame_index, convert=item.payload)
                     frame_index += 1
                 else:
+                    assert isinstance(item.payload, np.ndarray)
                     yield AudioBlock(t=self.clock(), index=sample_index, samples=item.payload,
                                      sample_rate=self.sample_rate)
                     sample_index += len(item.payload)

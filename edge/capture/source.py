@@ -18,18 +18,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.steps import step
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True, eq=False)
 class CapturedFrame:
-    """One BGR uint8 frame: capture time ``t`` (monotonic seconds) and its index in the source's stream."""
+    """One BGR uint8 frame: capture time ``t`` (monotonic seconds) and its index in the source's stream.
 
-    t: float
-    index: int
-    image: np.ndarray
+    A source hands over either the ``image`` or a ``convert`` that makes it; the conversion then runs
+    the first time ``image`` is read, on the reader's thread, so that frames the pipeline skips
+    (between two detections) are never converted.
+    """
+
+    __slots__ = ("t", "index", "_image", "_convert")
+
+    def __init__(self, t: float, index: int, image: np.ndarray | None = None, *,
+                 convert: Callable[[], np.ndarray] | None = None) -> None:
+        if (image is None) == (convert is None):
+            raise ValueError("a captured frame needs its image or a conversion that makes it, not both")
+        self.t, self.index = t, index
+        self._image, self._convert = image, convert
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            assert self._convert is not None
+            with step("convert to BGR"):
+                self._image = self._convert()
+            self._convert = None
+        return self._image
 
 
 @dataclass(frozen=True, eq=False)

@@ -39,6 +39,10 @@ class SourceConfig(Section):
     )
     realtime: bool = setting(True, "file:// sources: replay at the file's own pace (false: as fast as possible).")
     loop: bool = setting(False, "file:// sources: start again at the end instead of stopping.")
+    decoder_threads: int = setting(
+        0, "file:// sources: FFmpeg decoding threads; 0: FFmpeg's choice (frame threads, about one per core); 1: "
+        "decode on the capture thread alone.", minimum=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,10 @@ class ModelsConfig(Section):
         ("cpu",), "ONNX Runtime execution providers, in order of preference (cpu is always the last resort).",
         choices=tuple(PROVIDERS),
     )
-    threads: int = setting(0, "ONNX Runtime intra-op threads per model (0: ONNX Runtime decides).", minimum=0)
+    threads: int = setting(
+        0, "Intra-op threads: ONNX Runtime's per model and, with the opencv detector, OpenCV's for the process "
+        "(0: each library decides, about one per core).", minimum=0,
+    )
     int8: bool = setting(
         False, "Run the INT8 twin of the speech and face models: <name>.int8-cpu.onnx on ONNX Runtime's CPU "
         "provider (U8S8, the form its CPU kernels run fast), <name>.int8.onnx (QDQ) on the TensorRT provider, an "

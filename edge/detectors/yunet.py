@@ -20,6 +20,7 @@ from edge.detectors.face import Face, make_face, shrunk_bgr
 from edge.errors import InputError
 from edge.runtime.backend import Backend
 from edge.sidecar import DETECTOR_KIND, SidecarMismatchError
+from edge.steps import step
 
 STRIDES = (8, 16, 32)
 
@@ -46,13 +47,17 @@ class YuNet:
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces in a BGR or gray uint8 frame, highest score first."""
-        image, to_frame = shrunk_bgr(frame, self.max_side)
-        height, width = image.shape[:2]
-        size = self.fixed or (-(-height // STRIDES[-1]) * STRIDES[-1], -(-width // STRIDES[-1]) * STRIDES[-1])
-        blob = np.zeros((1, 3, *size), dtype=np.float32)
-        blob[0, :, :height, :width] = image.transpose(2, 0, 1)
-        boxes, scores, landmarks = self._decode(self.model.run(blob), size[1])
-        keep = nms(boxes, scores, self.score_threshold, self.nms_threshold, self.top_k)
+        with step("resize for detection"):
+            image, to_frame = shrunk_bgr(frame, self.max_side)
+            height, width = image.shape[:2]
+            size = self.fixed or (-(-height // STRIDES[-1]) * STRIDES[-1], -(-width // STRIDES[-1]) * STRIDES[-1])
+            blob = np.zeros((1, 3, *size), dtype=np.float32)
+            blob[0, :, :height, :width] = image.transpose(2, 0, 1)
+        with step("detect (YuNet, runtime)"):
+            outputs = self.model.run(blob)
+        with step("decode detections"):
+            boxes, scores, landmarks = self._decode(outputs, size[1])
+            keep = nms(boxes, scores, self.score_threshold, self.nms_threshold, self.top_k)
         return [make_face((boxes[i].reshape(2, 2) * to_frame).reshape(4), float(scores[i]), landmarks[i] * to_frame)
                 for i in keep]
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge.detectors.face import Face, make_face, shrunk_bgr
 from edge.errors import InputError, ModelFileError
+from edge.steps import step
 
 
 @contextmanager
@@ -58,12 +59,14 @@ class OpenCvYuNet:
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces in a BGR or gray uint8 frame, highest score first."""
-        image, to_frame = shrunk_bgr(frame, self.max_side)
+        with step("resize for detection"):
+            image, to_frame = shrunk_bgr(frame, self.max_side)
         size = (image.shape[1], image.shape[0])
         if size != self._input_size:
             self._detector.setInputSize(size)
             self._input_size = size
-        _, rows = self._detector.detect(image)
+        with step("detect (YuNet, OpenCV)"):
+            _, rows = self._detector.detect(image)
         if rows is None:
             return []
         return [make_face((row[:4].reshape(2, 2) * to_frame).reshape(4), float(row[14]),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
+
 from edge.config.schema import Config, DetectorConfig, ModelsConfig
 from edge.detectors.face import FaceDetector
 from edge.detectors.yunet import YuNet
@@ -39,6 +41,8 @@ def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsC
     path = detector.model or DETECTOR_MODEL
     thresholds = (detector.score_threshold, detector.nms_threshold, detector.top_k, detector.max_side)
     if detector.implementation == "opencv":
+        if models.threads > 0:   # OpenCV's pool is the process's: YuNet's, and the resizing and alignment around it
+            cv2.setNumThreads(models.threads)
         return OpenCvYuNet(path, *thresholds)
     return YuNet(load_backend(path, models), *thresholds)
 

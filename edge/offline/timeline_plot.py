@@ -8,31 +8,17 @@ emotion throughout. Needs matplotlib (the ``plots`` extra); the device's base in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from edge.errors import InputError
+from edge.offline.pyplot import pyplot
 from edge.offline.timeline import Timeline
 from edge.taxonomy import EMOTIONS
-
-PLOTS_HINT = "the timeline needs matplotlib: pip install 'emotion-edge[plots]' (in a checkout: script/setup plots)"
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError:
-        raise InputError(PLOTS_HINT) from None
-    return plt
 
 
 def save_timeline_png(timeline: Timeline, path: str | Path) -> Path:
     """Write the picture of ``timeline`` to ``path`` (PNG) and return the path."""
-    plt = _pyplot()
+    plt = pyplot("the timeline")
     colours = plt.get_cmap("tab10")(np.arange(len(EMOTIONS)))
     panels = len(timeline.tracks) + 1
     figure, axes = plt.subplots(panels, 1, figsize=(11, 2.4 * panels), sharex=True, squeeze=False)

@@ -29,6 +29,7 @@ from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles, RateMeter
 from edge.pipeline.tracking import IouTracker
 from edge.runtime.backend import Backend
+from edge.steps import step
 
 
 class _KeyFaces:
@@ -85,10 +86,12 @@ class FaceTrackingStage(Stage[CapturedFrame]):
                 self._detect(frame)
 
     def _detect(self, frame: CapturedFrame) -> None:
+        image = frame.image
         started = time.perf_counter()
-        faces = self.detector.detect(frame.image)
+        faces = self.detector.detect(image)
         self.detect_ms.add((time.perf_counter() - started) * 1000)
-        update = self.tracker.update(faces, frame.t)
+        with step("track"):
+            update = self.tracker.update(faces, frame.t)
         self.faces_dropped += update.dropped
         if update.lost or self.tracker.tracks:  # before any crop, so fusion knows a track before its posteriors
             self.changes.put(TrackChanges(
@@ -102,7 +105,10 @@ class FaceTrackingStage(Stage[CapturedFrame]):
         for track in update.lost:
             self._key_faces.pop(track.track_id, None)
         for track in update.matched:
-            key = self._key_faces[track.track_id].push(align_face(frame.image, track.face.landmarks, self.align))
+            with step("align"):
+                crop = align_face(image, track.face.landmarks, self.align)
+            with step("key faces"):
+                key = self._key_faces[track.track_id].push(crop)
             if key is not None:
                 self.crops.put(CropJob(track.track_id, key, frame.t))
 
@@ -125,8 +131,10 @@ class FaceClassifierStage(Stage[CropJob]):
 
     def process(self, batch: list[CropJob]) -> None:
         jobs = list({job.track_id: job for job in batch}.values())
+        crops = np.stack([job.crop for job in jobs]).astype(np.float32)[:, None]
         started = time.perf_counter()
-        outputs = self.model.run(np.stack([job.crop for job in jobs]).astype(np.float32)[:, None])
+        with step("face CNN"):
+            outputs = self.model.run(crops)
         self.inference_ms.add((time.perf_counter() - started) * 1000)
         probabilities = to_emotions(softmax(outputs["logits"]), self.model.sidecar.labels)
         embeddings = outputs.get("embedding", [None] * len(jobs))

@@ -28,12 +28,14 @@ import numpy as np
 
 from edge.capture.queues import DropOldestQueue
 from edge.config.schema import Config
+from edge.events.envelope import Topic
 from edge.events.sink import Sink
 from edge.fusion.decision import MODALITIES, EmbeddingFusion, decision_weights, fuse
 from edge.fusion.smoothing import EmotionSmoother, Smoothed
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles
+from edge.steps import END_TO_END, PROFILE, step
 from edge.taxonomy import EMOTIONS
 
 VOICE_TRACK = 0
@@ -134,18 +136,22 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         if speech is not None and (sole_face or track_id == VOICE_TRACK):
             inputs["speech"] = speech
             track.last_speech_t = speech.t
-        fused, method = fuse({name: p.probabilities for name, p in inputs.items()},
-                             decision_weights(self.params.pipeline), {name: p.embedding for name, p in inputs.items()},
-                             self.head, self.params.pipeline.weight_by_confidence)
-        capture_ts = max(p.t for p in inputs.values())
         first = track.last is None
-        track.last = track.smoother.update(fused)
+        with step("fusion + smoothing"):
+            fused, method = fuse({name: p.probabilities for name, p in inputs.items()},
+                                 decision_weights(self.params.pipeline),
+                                 {name: p.embedding for name, p in inputs.items()},
+                                 self.head, self.params.pipeline.weight_by_confidence)
+            track.last = track.smoother.update(fused)
+        capture_ts = max(p.t for p in inputs.values())
         track.basis = {
             "modalities": [name for name in MODALITIES if name in inputs],
             "fusion": method,
             "speech_attribution": attribution,
         }
-        self.latency_ms.add((self.clock() - capture_ts) * 1000)
+        latency_s = self.clock() - capture_ts
+        self.latency_ms.add(latency_s * 1000)
+        PROFILE.observe(END_TO_END, latency_s)
         if track.last.changed:
             track.since_ts = capture_ts
         if first and track_id == VOICE_TRACK:
@@ -154,12 +160,16 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             self._event("emotion_changed", track_id, track, capture_ts)
 
     # --- publication --------------------------------------------------------------------------
+    def _publish(self, topic: Topic, body: dict[str, Any]) -> None:
+        with step("publish"):   # serialisation and handing over to the sink
+            self.sink.publish(topic, body)
+
     def _event(self, kind: str, track_id: int, track: _Track, capture_ts: float) -> None:
         if track.last is None:
             label, confidence, posterior = None, 0.0, np.full(len(EMOTIONS), 1.0 / len(EMOTIONS))
         else:
             label, confidence, posterior = track.last.name(EMOTIONS), track.last.confidence, track.last.posterior
-        self.sink.publish("events", {
+        self._publish("events", {
             "event": kind,
             "track_id": track_id,
             "label": label,
@@ -172,7 +182,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         self._publish_state()
 
     def _publish_state(self) -> None:
-        self.sink.publish("state", {
+        self._publish("state", {
             "tracks": [
                 {
                     "track_id": track_id,
@@ -189,7 +199,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         self._next_state = self.clock() + self.params.output.state_interval_s
 
     def _publish_stats(self) -> None:
-        self.sink.publish("stats", self.stats_body())
+        self._publish("stats", self.stats_body())
         self._next_stats = self.clock() + self.params.output.stats_interval_s
 
     def tick(self) -> None:

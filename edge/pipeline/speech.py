@@ -25,6 +25,7 @@ from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.stage import Stage
 from edge.pipeline.stats import PeriodPercentiles
 from edge.runtime.backend import Backend
+from edge.steps import step
 
 
 class SpeechWindower:
@@ -110,7 +111,9 @@ class SpeechStage(Stage[AudioBlock]):
             if block.sample_rate != self.mfcc.sample_rate:
                 raise ValueError(f"audio at {block.sample_rate} Hz; the speech model takes {self.mfcc.sample_rate}")
             self._last_t = block.t
-            windows.extend((samples, self._time_of(end)) for samples, end in self.windower.feed(block.samples))
+            with step("VAD"):
+                ready = self.windower.feed(block.samples)
+            windows.extend((samples, self._time_of(end)) for samples, end in ready)
         self._classify(windows)
 
     def finish(self) -> None:
@@ -119,9 +122,11 @@ class SpeechStage(Stage[AudioBlock]):
     def _classify(self, windows: list[tuple[np.ndarray, float]]) -> None:
         if not windows:
             return
-        features = np.concatenate([mfcc_windows(samples, self.mfcc) for samples, _ in windows])
+        with step("MFCC"):
+            features = np.concatenate([mfcc_windows(samples, self.mfcc) for samples, _ in windows])
         started = time.perf_counter()
-        outputs = self.model.run(features)
+        with step("speech CNN"):
+            outputs = self.model.run(features)
         self.inference_ms.add((time.perf_counter() - started) * 1000)
         probabilities = to_emotions(softmax(outputs["logits"]), self.model.sidecar.labels)
         embeddings = outputs.get("embedding", [None] * len(windows))

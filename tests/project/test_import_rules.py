@@ -12,7 +12,7 @@ PACKAGES = ("edge", "train", "export", "calibration")
 
 # edge's parts from the bottom up: a part may import its own layer's parts and those below, never above.
 EDGE_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("edge.errors", "edge.taxonomy", "edge.privacy", "edge.config", "edge.sidecar"),
+    ("edge.errors", "edge.taxonomy", "edge.privacy", "edge.config", "edge.sidecar", "edge.steps"),
     ("edge.runtime", "edge.features", "edge.service", "edge.demo"),
     ("edge.detectors", "edge.fusion", "edge.capture", "edge.events"),
     ("edge.pipeline", "edge.models"),

@@ -1,4 +1,4 @@
-"""Benchmark 5: cross-validated model-level fusion trained on REAL time-aligned audio-visual pairs.
+"""The 24-actor audio-visual protocol: cross-validated model-level fusion trained on real time-aligned AV pairs.
 
 The protocol for a user who has the audio-visual clips of all 24 RAVDESS actors (``folds_by
 "actor"``): fold k tests actors 6k+1..6k+6 (``train.data.ravdess.actor_folds``, as the speech CV).

@@ -253,7 +253,10 @@ def test_bench_prints_a_table_and_writes_json(
     assert main(["bench", "--seconds", "2", "--out", str(out), *model_flags(models)]) == 0
     result = json.loads(out.read_text())
     assert 1.9 < result["wall_s"] < 4 and result["cpu_s"] > 0 and result["frames_captured"] > 30
-    assert result["latency_ms"]["p50"] is not None and result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+    latency = result["end_to_end_ms"]
+    assert latency["p50_ms"] is not None and latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency[
+        "max_ms"]
+    assert len(result["latency_samples_ms"]) > 0
     assert result["detect_ms"]["p50"] > 0 and result["inference_ms"]["face"]["p50"] > 0
     table = capsys.readouterr().out
     assert "capture -> publish" in table and f"written to {out}" in table

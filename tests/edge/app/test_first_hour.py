@@ -15,6 +15,7 @@ from edge.app.cli import build_parser
 from edge.app.cli import main as edge_main
 from edge.capture import open_sources
 from edge.capture.file_replay import FileReplaySource
+from edge.config.schema import SourceConfig
 from edge.demo import DEMO_CLIP
 from edge.errors import InputError
 
@@ -86,10 +87,10 @@ def test_devices_says_when_there_are_none(monkeypatch: pytest.MonkeyPatch, capsy
 
 
 def test_a_plain_file_path_is_a_replay_source(tmp_path: Path) -> None:
-    (source,) = open_sources(str(DEMO_CLIP), None)
+    (source,) = open_sources(SourceConfig(video=str(DEMO_CLIP)))
     assert isinstance(source, FileReplaySource)
     with pytest.raises(InputError, match="file://"):
-        open_sources(str(tmp_path / "absent.mp4"), None)
+        open_sources(SourceConfig(video=str(tmp_path / "absent.mp4")))
 
 
 def test_bench_writes_its_json_under_runs() -> None:

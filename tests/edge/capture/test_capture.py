@@ -16,7 +16,9 @@ from edge.capture.file_replay import FileReplaySource
 from edge.capture.microphone import MicrophoneSource
 from edge.capture.queues import DropOldestQueue
 from edge.capture.source import AudioBlock, Backoff, BlockCutter, Captured, CapturedFrame
+from edge.config.schema import SourceConfig
 from edge.errors import InputError, MediaDecodeError
+from edge.features.video import iter_video_frames
 
 CLIP_SECONDS = 3.24  # the bundled clip: 97 frames at 29.97 fps, AAC audio to 3.243 s
 CLIP_FRAMES = 97
@@ -112,14 +114,14 @@ def test_a_bad_file_is_refused_with_its_name(tmp_path: Path) -> None:
 
 
 def test_open_sources_picks_the_source_by_uri(av_clip: Path) -> None:
-    [replay] = open_sources(f"file://{av_clip}", None, realtime=False, loop=True)
+    [replay] = open_sources(SourceConfig(video=f"file://{av_clip}", realtime=False, loop=True))
     assert isinstance(replay, FileReplaySource) and replay.lossless and replay.loop
-    camera, mic = open_sources("v4l2:///dev/video7", "default")
+    camera, mic = open_sources(SourceConfig(video="v4l2:///dev/video7", audio="default"))
     assert isinstance(camera, CameraSource) and isinstance(mic, MicrophoneSource) and not camera.lossless
     with pytest.raises(InputError, match="brings its own audio"):
-        open_sources(f"file://{av_clip}", "default")
+        open_sources(SourceConfig(video=f"file://{av_clip}", audio="default"))
     with pytest.raises(InputError, match="no source"):
-        open_sources(None, None)
+        open_sources(SourceConfig())
 
 
 def test_camera_uris_map_to_opencv_backends() -> None:
@@ -244,3 +246,28 @@ def test_put_wait_blocks_until_room_and_close_ends_the_consumer() -> None:
     assert not queue.put_wait(5, timeout=1)
     with pytest.raises(RuntimeError, match="closed"):
         queue.put(6)
+
+
+def test_a_replayed_frame_is_converted_only_when_its_image_is_read(av_clip: Path) -> None:
+    calls: list[int] = []
+
+    def convert() -> np.ndarray:
+        calls.append(1)
+        return np.zeros((2, 2, 3), dtype=np.uint8)
+
+    frame = CapturedFrame(0.0, 0, convert=convert)
+    assert calls == []
+    assert frame.image is frame.image and calls == [1]   # converted once, on first read
+    with pytest.raises(ValueError, match="not both"):
+        CapturedFrame(0.0, 0, np.zeros((2, 2, 3), np.uint8), convert=convert)
+    with pytest.raises(ValueError, match="needs its image"):
+        CapturedFrame(0.0, 0)
+    frames, _ = split(list(FileReplaySource(av_clip, realtime=False).items()))
+    assert [f.index for f in frames] == list(range(CLIP_FRAMES))
+    assert np.array_equal(frames[50].image, list(iter_video_frames(av_clip, 1))[50].image)   # read after the pass
+
+
+def test_decoder_threads_one_decodes_the_same_frames(av_clip: Path) -> None:
+    frames, _ = split(list(FileReplaySource(av_clip, realtime=False, decoder_threads=1).items()))
+    reference = list(iter_video_frames(av_clip, 1))
+    assert len(frames) == len(reference) and np.array_equal(frames[-1].image, reference[-1].image)
