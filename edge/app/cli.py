@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.app.bench_clip import tiled_clip
 from edge.app.bench_latency import format_table, run_benchmark, run_variants, variant_rows
+from edge.app.bench_models import DEFAULT_BENCH_MODELS, bench_models
 from edge.app.bench_plot import save_bench_png
 from edge.app.cli_support import run_main
 from edge.app.daemon import Daemon, shutdown_signals
@@ -348,6 +349,44 @@ def _run_bench(args: argparse.Namespace) -> int:
     return max(int(r["exit_status"]) for results in runs.values() for r in results)
 
 
+def _add_bench_models_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench-models",
+        help="time each model alone: batch x precision (FP32, INT8 forms) x backend, calls interleaved",
+        description="Time every model given (default: the shipped speech CNN, face CNN and YuNet) in every form "
+        "beside it (FP32, the CPU and TensorRT INT8 twins) on every backend here (ONNX Runtime on the CPU; TensorRT "
+        "where it and a built engine exist, else the row says why), at each batch size, on random inputs, the calls "
+        "alternating round by round; prints median/p10/p90 per call and per item and writes JSON.",
+    )
+    parser.add_argument("--model", type=Path, action="append", default=None, metavar="ONNX",
+                        help="a model with its sidecar (repeatable; default: the shipped three)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8],
+                        help="batch sizes, where the graph takes them (default: 1 4 8)")
+    parser.add_argument("--repeats", type=int, default=200, help="timed rounds (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed rounds first (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads of every model (default: %(default)s, as on a busy device)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_models.json"),
+                        help="JSON output (default: %(default)s)")
+    parser.set_defaults(run=_run_bench_models)
+
+
+def _run_bench_models(args: argparse.Namespace) -> int:
+    models = args.model or list(DEFAULT_BENCH_MODELS)
+    rows = bench_models(models, args.batches, args.repeats, args.warmup, args.threads)
+    timed = [row for row in rows if "skipped" not in row]
+    print(format_text_table(timed, ("model", "form", "backend", "batch", "median_ms", "per_item_ms", "p10_ms",
+                                    "p90_ms", "vs_fp32"), digits=3))
+    for row in rows:
+        if "skipped" in row:
+            print(f"skipped {row['model']} {row['form']} on {row['backend']}: {row['skipped']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
+                                    "rows": rows}, indent=2) + "\n")
+    print(f"written to {args.out}")
+    return 0
+
+
 def _add_soak_command(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "soak",
@@ -484,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classify_command(commands)
     _add_run_command(commands)
     _add_bench_command(commands)
+    _add_bench_models_command(commands)
     _add_soak_command(commands)
     _add_devices_command(commands)
     _add_fleet_command(commands)

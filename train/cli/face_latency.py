@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.app.bench_models import interleaved_ms
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
-from train.face.latency import interleaved_ms
 from train.face.peer import DEFAULT_PEER_MODEL, PEER_NAME, MiniXceptionPeer
 from train.reports import print_table, save_json
 
