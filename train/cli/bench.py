@@ -11,6 +11,7 @@ from train.cli.daemon_replay import add_replay_command
 from train.cli.face_bench import add_face_commands
 from train.cli.face_latency import add_latency_command
 from train.cli.fusion_bench import add_fusion_commands
+from train.cli.fusion_pairs import add_pairs_command
 from train.cli.options import run_tool
 from train.cli.speech_bench import add_speech_command
 from train.cli.speech_calibrate import add_calibration_bench_command
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_face_commands(commands)
     add_latency_command(commands)
     add_fusion_commands(commands)
+    add_pairs_command(commands)
     add_replay_command(commands)
     return parser
 

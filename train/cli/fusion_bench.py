@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from edge.errors import InputError
+from edge.fusion.gate import load_gate
 from edge.taxonomy import EMOTIONS
 from train.cli.fusion_train import add_head_options, head_settings
 from train.data.av_windows import window_seconds
@@ -54,7 +55,9 @@ def _ravdess(args: argparse.Namespace) -> int:
         speech.check_matches(head_meta["encoders"]["speech"], "speech")
         face.check_matches(head_meta["encoders"]["face"], "face")
     weights = daemon_weights()
-    posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights)
+    gate = load_gate(args.gate) if args.gate else None
+    posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights,
+                                    gate)
     truth = to_emotion_ids(aligned.label_ids)
     scores = score_methods(posteriors, truth, aligned.take_ids)
     note = ONE_ACTOR_NOTE.format(n=len(actors), actors=actors, clips=len(cache.clips))
@@ -83,7 +86,7 @@ def _ravdess(args: argparse.Namespace) -> int:
                         f"its {window_seconds(cache.manifest)} s range",
         "windows_without_face": aligned.without_face, "decision_weights": weights,
         "encoders": {"speech": speech.describe(), "face": face.describe()},
-        "fusion_head": args.fusion_head and str(args.fusion_head),
+        "fusion_head": args.fusion_head and str(args.fusion_head), "gate": args.gate and str(args.gate),
         "fusion_head_training": head_meta and head_meta["training"], "methods": {row["method"]: row for row in rows},
         "macro_f1": macro_f1_note(truth), "scores": scores_to_dict(scores), "clips": clips, "windows": windows,
     })
@@ -175,6 +178,9 @@ def add_fusion_commands(subparsers: Any) -> None:
     ravdess.add_argument("--fusion-head", type=Path, metavar="FILE",
                          help="fusion_head.pt of `emotion-train fusion` trained on these speech and face models "
                               "(default: none; model-level fusion is then left out)")
+    ravdess.add_argument("--gate", type=Path, metavar="FILE",
+                         help="also score this reliability gate (gate.json of `emotion-bench fusion-pairs`; fold 0's "
+                              "never saw actors 1-6)")
     ravdess.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
     ravdess.add_argument("--out", type=Path, default=Path("runs/fusion_ravdess"), metavar="DIR",
                          help="output folder (default runs/fusion_ravdess)")

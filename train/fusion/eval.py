@@ -5,9 +5,10 @@ face): ``speech`` is the speech CNN's posterior mapped onto ``EMOTIONS`` (calm -
 ``face`` the face CNN's, ``decision`` their ``edge.fusion.decision.decision_fusion`` with the daemon's
 default weights (``edge.config.schema.PipelineConfig``), ``decision_confidence`` the same with each
 modality also weighted by its confidence on the item (``pipeline.weight_by_confidence``), ``model``
-the fusion head's. Every method also gets the expected calibration error of its posteriors. Scores are given
-per window and per clip (majority vote and mean posterior over the clip's windows,
-``train.metrics.vote``), as table rows, JSON-ready dicts and confusion PNGs.
+the fusion head's, ``gated`` the reliability gate's (``edge.fusion.gate``). Every method also gets the
+expected calibration error of its posteriors. Scores are given per window and per clip (majority vote
+and mean posterior over the clip's windows, ``train.metrics.vote``), as table rows, JSON-ready dicts
+and confusion PNGs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from edge.config.schema import PipelineConfig
 from edge.fusion.decision import decision_fusion, decision_weights
+from edge.fusion.gate import ReliabilityGate
 from edge.taxonomy import EMOTIONS
 from train.confidence import expected_calibration_error
 from train.data.av_windows import AlignedWindows
@@ -42,13 +44,16 @@ def daemon_weights() -> dict[str, float]:
 
 
 def method_posteriors(speech: np.ndarray, face: np.ndarray, model: np.ndarray | None,
-                      weights: Mapping[str, float]) -> dict[str, np.ndarray]:
-    """Per method, posteriors (n, 7) over ``EMOTIONS``; ``model`` left out when there is no head."""
+                      weights: Mapping[str, float], gate: ReliabilityGate | None = None) -> dict[str, np.ndarray]:
+    """Per method, posteriors (n, 7) over ``EMOTIONS``; ``model`` left out when there is no head, ``gated``
+    (``edge.fusion.gate``) when there is no gate."""
     both = {"speech": speech, "face": face}
     posteriors = {"speech": speech, "face": face, "decision": decision_fusion(both, weights),
                   "decision_confidence": decision_fusion(both, weights, by_confidence=True)}
     if model is not None:
         posteriors["model"] = model
+    if gate is not None:
+        posteriors["gated"] = gate.fuse(both)
     return posteriors
 
 
@@ -69,13 +74,13 @@ def key_face_pairs(aligned: AlignedWindows, speech_embedding: torch.Tensor,
 
 
 def aligned_posteriors(aligned: AlignedWindows, speech: Encoded, faces: Encoded, head: FusionHead | None,
-                       weights: Mapping[str, float]) -> dict[str, np.ndarray]:
+                       weights: Mapping[str, float], gate: ReliabilityGate | None = None) -> dict[str, np.ndarray]:
     """Every method's posteriors on time-aligned windows, each window with its key face.
 
     ``speech`` is ``encode`` of the windows, ``faces`` ``encode`` of all of ``aligned.crops``.
     """
     fused = predict(head, key_face_pairs(aligned, speech[0], faces[0])) if head is not None else None
-    return method_posteriors(speech[1], faces[1][aligned.key_faces], fused, weights)
+    return method_posteriors(speech[1], faces[1][aligned.key_faces], fused, weights, gate)
 
 
 def score_methods(posteriors: Mapping[str, np.ndarray], truth: np.ndarray,
