@@ -41,7 +41,7 @@ def build_pipeline(config: Config, sink: Sink) -> Pipeline:
     models = load_models(config, video=any(source.video for source in sources),
                          audio=any(source.audio for source in sources))
     return Pipeline(sources, sink, face_model=models.face, speech_model=models.speech, detector=models.detector,
-                    fusion_head=models.fusion_head, config=config)
+                    fusion_head=models.fusion_head, gate=models.gate, config=config)
 
 
 @contextmanager

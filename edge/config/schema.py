@@ -156,6 +156,13 @@ class ModelsConfig(Section):
         "shipped models; this release ships none: decision-level fusion); decision-level fusion with other models.",
         example="/etc/emotion-edge/models/fusion_head.onnx", exists=True,
     )
+    gate: Path | None = setting(
+        None, "Reliability gate for decision-level fusion (gate.json of `emotion-bench fusion-pairs`): each "
+        "modality's weight learned as a function of its confidence on the input, plus a class bias, fitted on "
+        "out-of-fold posteriors; replaces pipeline.face_weight, speech_weight and weight_by_confidence when both "
+        "modalities are present. Unset: the fixed weights.", example="/etc/emotion-edge/models/fusion_gate.json",
+        exists=True,
+    )
     model_fusion: bool = setting(
         True, "Fuse a track's face and speech with the fusion head (models.fusion, or a shipped one) when both are "
         "present; false: decision-level fusion only (pipeline.face_weight and pipeline.speech_weight)."

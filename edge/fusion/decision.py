@@ -7,7 +7,8 @@ modality's weight is further multiplied, per input, by ``confidence_weight`` of 
 (1 minus its entropy over the entropy of a uniform posterior): a modality that is unsure of this
 input (a flat posterior) counts less than one that is sure. ``fuse`` is the one rule the
 daemon and ``emotion-edge classify`` share: the model-level fusion head (``edge.fusion.head``)
-when one is loaded and both modalities brought an embedding, decision-level fusion otherwise.
+when one is loaded and both modalities brought an embedding, decision-level fusion otherwise (with
+learned per-input weights when a reliability gate is loaded: ``edge.fusion.gate``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from edge.taxonomy import EMOTIONS, mapping_matrix
 _FLOOR = 1e-6
 MODALITIES = ("face", "speech")
 """Modalities in the order events list them."""
+
+
+class PosteriorGate(Protocol):
+    """A learned decision-level fusion of both modalities' posteriors (``edge.fusion.gate.ReliabilityGate``)."""
+
+    def fuse(self, posteriors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The fused posterior over ``EMOTIONS`` of the face and speech posteriors."""
+        ...
 
 
 class EmbeddingFusion(Protocol):
@@ -78,17 +87,20 @@ def fuse(
     embeddings: Mapping[str, np.ndarray | None] | None = None,
     head: EmbeddingFusion | None = None,
     by_confidence: bool = False,
+    gate: PosteriorGate | None = None,
 ) -> tuple[np.ndarray, str]:
     """The fused posterior over ``EMOTIONS`` and how it was made.
 
     ``"model"``: ``head`` on the speech and face embeddings, when a head is given and both
-    modalities are present with an embedding; otherwise ``decision_fusion`` of the posteriors (weighted
-    by confidence with ``by_confidence``):
+    modalities are present with an embedding; otherwise, with both posteriors, ``gate`` when one is given,
+    else ``decision_fusion`` of the posteriors (weighted by confidence with ``by_confidence``):
     ``"decision"`` with both modalities, ``"face_only"`` / ``"speech_only"`` with one.
     """
     embeddings = embeddings or {}
     speech, face = embeddings.get("speech"), embeddings.get("face")
     if head is not None and set(posteriors) == set(MODALITIES) and speech is not None and face is not None:
         return np.asarray(head.posterior(speech, face), dtype=np.float64), "model"
+    if gate is not None and set(posteriors) == set(MODALITIES):
+        return np.asarray(gate.fuse(posteriors), dtype=np.float64), "decision"
     fused = decision_fusion(posteriors, weights, by_confidence)
     return fused, "decision" if len(posteriors) > 1 else f"{next(iter(posteriors))}_only"

@@ -17,6 +17,7 @@ from edge.config.schema import Config, DetectorConfig, ModelsConfig
 from edge.detectors.face import FaceDetector
 from edge.detectors.yunet import YuNet
 from edge.detectors.yunet_opencv import OpenCvYuNet
+from edge.fusion.gate import ReliabilityGate, load_gate
 from edge.fusion.head import FusionHeadModel
 from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
 from edge.runtime.backend import Backend
@@ -34,6 +35,7 @@ class Models:
     face: Backend | None
     detector: FaceDetector | None
     fusion_head: FusionHeadModel | None
+    gate: ReliabilityGate | None = None
 
 
 def create_detector(detector: DetectorConfig = DEFAULT_DETECTOR, models: ModelsConfig = DEFAULT_MODELS) -> FaceDetector:
@@ -71,4 +73,6 @@ def load_models(config: Config, *, video: bool, audio: bool) -> Models:
     face = load_encoder(models.face or FACE_MODEL, models) if video else None
     speech = load_encoder(models.speech or SPEECH_MODEL, models) if audio else None
     detector = create_detector(config.detector, models) if video else None
-    return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face))
+    gate = load_gate(models.gate) if models.gate is not None and speech is not None and face is not None else None
+    return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face),
+                  gate=gate)

@@ -54,6 +54,7 @@ class Classifier:
         if every_nth < 1:
             raise InputError(f"every_nth must be at least 1, got {every_nth}")
         self.speech, self.face, self.fusion_head = models.speech, models.face, models.fusion_head
+        self.gate = models.gate
         if self.face is not None and models.detector is None:
             raise InputError("a face model needs a face detector")
         self.detector = models.detector
@@ -146,7 +147,7 @@ class Classifier:
         out: dict[str, Any] = {"path": str(path)}
         if present:
             fused, method = fuse(present, self.weights, embeddings, self.fusion_head,
-                                 self.config.pipeline.weight_by_confidence)
+                                 self.config.pipeline.weight_by_confidence, self.gate)
             out.update({**_posterior_record(fused, EMOTIONS), "fusion": method})
         else:
             out.update({"label": None, "reason": "no usable modality (no face and no speech found)"})

@@ -107,7 +107,7 @@ def build_timeline(classifier: Classifier, path: str | Path) -> Timeline:
                     present["speech"] = speech[nearest]
                     vectors["speech"] = None if speech_embeddings is None else speech_embeddings[nearest]
             fused, method = fuse(present, classifier.weights, vectors, classifier.fusion_head,
-                                 classifier.config.pipeline.weight_by_confidence)
+                                 classifier.config.pipeline.weight_by_confidence, classifier.gate)
             entry.face.append(face)
             entry.fused.append(fused)
             entry.fusion.append(method)

@@ -30,7 +30,7 @@ from edge.capture.queues import DropOldestQueue
 from edge.config.schema import Config
 from edge.events.envelope import Topic
 from edge.events.sink import Sink
-from edge.fusion.decision import MODALITIES, EmbeddingFusion, decision_weights, fuse
+from edge.fusion.decision import MODALITIES, EmbeddingFusion, PosteriorGate, decision_weights, fuse
 from edge.fusion.smoothing import EmotionSmoother, Smoothed
 from edge.pipeline.messages import Posterior, TrackChanges
 from edge.pipeline.stage import Stage
@@ -73,9 +73,10 @@ class FusionStage(Stage[TrackChanges | Posterior]):
         head: EmbeddingFusion | None = None,
         *,
         health: Callable[[], dict[str, Any]],
+        gate: PosteriorGate | None = None,
     ) -> None:
         super().__init__("fusion", inbox)
-        self.sink, self.params, self.head = sink, params, head
+        self.sink, self.params, self.head, self.gate = sink, params, head, gate
         self.speech_active, self.stats_body, self.clock = speech_active, stats_body, clock
         self.health = health
         self.latency_ms = PeriodPercentiles()
@@ -141,7 +142,7 @@ class FusionStage(Stage[TrackChanges | Posterior]):
             fused, method = fuse({name: p.probabilities for name, p in inputs.items()},
                                  decision_weights(self.params.pipeline),
                                  {name: p.embedding for name, p in inputs.items()},
-                                 self.head, self.params.pipeline.weight_by_confidence)
+                                 self.head, self.params.pipeline.weight_by_confidence, self.gate)
             track.last = track.smoother.update(fused)
         capture_ts = max(p.t for p in inputs.values())
         track.basis = {

@@ -22,7 +22,7 @@ from edge.capture.source import Captured, CapturedFrame, Emit, Source
 from edge.config.schema import Config
 from edge.detectors.face import FaceDetector
 from edge.events.sink import Sink
-from edge.fusion.decision import EmbeddingFusion
+from edge.fusion.decision import EmbeddingFusion, PosteriorGate
 from edge.pipeline.face import FaceClassifierStage, FaceTrackingStage
 from edge.pipeline.fusion import FusionStage
 from edge.pipeline.messages import CropJob, Posterior, TrackChanges
@@ -49,6 +49,7 @@ class Pipeline:
         speech_model: Backend | None,
         detector: FaceDetector | None,
         fusion_head: EmbeddingFusion | None = None,
+        gate: PosteriorGate | None = None,
         config: Config = DEFAULT_CONFIG,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -80,7 +81,7 @@ class Pipeline:
             mfcc, vad = speech_features(speech_model)
             self.speech = SpeechStage(self.audio, self.results, speech_model, mfcc, vad)
         self.fusion = FusionStage(self.results, sink, config, self._speech_active, self.stats_body, clock,
-                                  fusion_head, health=self.health)
+                                  fusion_head, gate=gate, health=self.health)
 
     @property
     def stages(self) -> list[Stage[Any]]:

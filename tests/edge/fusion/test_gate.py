@@ -46,3 +46,23 @@ def test_a_saved_gate_loads_back_and_a_bad_file_is_refused_by_name(tmp_path: Pat
         bad.write_text(text)
         with pytest.raises(ModelFileError, match="bad.json"):
             load_gate(bad)
+
+
+def test_the_daemons_rule_uses_a_gate_for_both_modalities_and_the_posterior_alone_for_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edge.config.schema import Config
+    from edge.fusion.decision import fuse
+    from edge.models.loading import load_models
+
+    gate = ReliabilityGate(base={"face": -1.0, "speech": 2.0}, slope={"face": 0.0, "speech": 0.0}, bias=(0.0,) * 7)
+    face, speech = _posteriors(1, 2)[0], _posteriors(1, 3)[0]
+    fused, method = fuse({"face": face, "speech": speech}, {"face": 1.0, "speech": 1.0}, gate=gate)
+    assert method == "decision" and np.allclose(fused, gate.fuse({"face": face, "speech": speech}))
+    assert not np.allclose(fused, fuse({"face": face, "speech": speech}, {"face": 1.0, "speech": 1.0})[0])
+    alone, method = fuse({"face": face}, {"face": 1.0, "speech": 1.0}, gate=gate)
+    assert method == "face_only" and np.allclose(alone, face)
+    path = save_gate(gate, tmp_path / "gate.json", {"fitted_on": "a test"})
+    config = replace(Config(), models=replace(Config().models, gate=path))
+    assert load_models(config, video=True, audio=True).gate == gate
+    assert load_models(config, video=True, audio=False).gate is None   # one modality: nothing to gate
