@@ -11,7 +11,7 @@ from edge.fusion.decision import decision_fusion
 from edge.taxonomy import EMOTIONS
 from train.confidence import negative_log_likelihood
 from train.fusion.gate_fit import fit_gate
-from train.fusion.pairs import OutOfFold, run_pairs, summary_rows
+from train.fusion.pairs import OutOfFold, gate_method, run_pairs, summary_rows
 
 
 def _noisy(labels: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -35,6 +35,21 @@ def test_the_gate_trusts_the_informative_modality_and_beats_equal_weights() -> N
     assert nll["gate"] < nll["equal"] and nll["gate"] <= nll["face"] + 1e-3
 
 
+def test_a_gate_without_class_bias_learns_the_weights_but_not_the_class_mix() -> None:
+    rng = np.random.default_rng(2)
+    labels = rng.choice(len(EMOTIONS), 3000, p=[0.7] + [0.05] * 6)   # one class dominates
+    posteriors = {"face": _noisy(labels, 2.0, rng), "speech": _noisy(labels, 0.3, rng)}
+    biased, unbiased = fit_gate(posteriors, labels), fit_gate(posteriors, labels, class_bias=False)
+    assert max(abs(b) for b in biased.bias) > 0.5 and unbiased.bias == (0.0,) * len(EMOTIONS)
+    weights = unbiased.weights(posteriors)
+    assert weights["face"].mean() > 2 * weights["speech"].mean()
+
+
+def test_gate_files_name_their_methods() -> None:
+    assert [gate_method(Path(name)) for name in ("runs/p/gate.json", "gate_weights.json", "mine.json")] == [
+        "gated", "gated_weights", "gated_mine"]
+
+
 def test_each_fold_is_tested_on_its_own_actors_with_a_gate_fitted_on_the_others() -> None:
     rng = np.random.default_rng(1)
     n = 400
@@ -44,12 +59,13 @@ def test_each_fold_is_tested_on_its_own_actors_with_a_gate_fitted_on_the_others(
     face_labels = rng.integers(0, len(EMOTIONS), 300)
     results, gates = run_pairs(speech, _noisy(face_labels, 2.0, rng), face_labels, _noisy(face_labels, 2.0, rng),
                                face_labels, per_window=2, seed=0)
-    assert [r["fold"] for r in results] == [0, 1] and len(gates) == 2
+    assert [r["fold"] for r in results] == [0, 1] and [sorted(g) for g in gates] == [["gated", "gated_weights"]] * 2
     assert results[0]["scores"]["speech"]["pairs"] == 2 * (n // 4)   # fold 0's windows, two faces each
     assert results[1]["scores"]["gated"]["pairs"] == 2 * (n // 2)
     assert results[0]["fitting_pairs"] == 2 * (n // 2)                # fitted on fold 1's windows only
     rows = summary_rows(results)
-    assert [r["method"] for r in rows] == ["speech", "face", "decision", "decision_confidence", "gated"]
+    assert [r["method"] for r in rows] == ["speech", "face", "decision", "decision_confidence", "gated",
+                                           "gated_weights"]
     assert all(0 <= r["accuracy"] <= 1 and 0 <= r["ece"] <= 1 and r["accuracy_std"] >= 0 for r in rows)
 
 

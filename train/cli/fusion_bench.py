@@ -38,6 +38,7 @@ from train.fusion.eval import (
     scores_to_dict,
     window_rows,
 )
+from train.fusion.pairs import gate_method
 from train.fusion.training import load_fusion_head
 from train.reports import print_table, save_json
 
@@ -55,9 +56,9 @@ def _ravdess(args: argparse.Namespace) -> int:
         speech.check_matches(head_meta["encoders"]["speech"], "speech")
         face.check_matches(head_meta["encoders"]["face"], "face")
     weights = daemon_weights()
-    gate = load_gate(args.gate) if args.gate else None
+    gates = {gate_method(path): load_gate(path) for path in args.gate}
     posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights,
-                                    gate)
+                                    gates)
     truth = to_emotion_ids(aligned.label_ids)
     scores = score_methods(posteriors, truth, aligned.take_ids)
     note = ONE_ACTOR_NOTE.format(n=len(actors), actors=actors, clips=len(cache.clips))
@@ -86,7 +87,8 @@ def _ravdess(args: argparse.Namespace) -> int:
                         f"its {window_seconds(cache.manifest)} s range",
         "windows_without_face": aligned.without_face, "decision_weights": weights,
         "encoders": {"speech": speech.describe(), "face": face.describe()},
-        "fusion_head": args.fusion_head and str(args.fusion_head), "gate": args.gate and str(args.gate),
+        "fusion_head": args.fusion_head and str(args.fusion_head),
+        "gates": {gate_method(path): str(path) for path in args.gate},
         "fusion_head_training": head_meta and head_meta["training"], "methods": {row["method"]: row for row in rows},
         "macro_f1": macro_f1_note(truth), "scores": scores_to_dict(scores), "clips": clips, "windows": windows,
     })
@@ -178,9 +180,9 @@ def add_fusion_commands(subparsers: Any) -> None:
     ravdess.add_argument("--fusion-head", type=Path, metavar="FILE",
                          help="fusion_head.pt of `emotion-train fusion` trained on these speech and face models "
                               "(default: none; model-level fusion is then left out)")
-    ravdess.add_argument("--gate", type=Path, metavar="FILE",
-                         help="also score this reliability gate (gate.json of `emotion-bench fusion-pairs`; fold 0's "
-                              "never saw actors 1-6)")
+    ravdess.add_argument("--gate", type=Path, action="append", default=[], metavar="FILE",
+                         help="also score this reliability gate (repeatable): gate.json ('gated') or gate_weights.json "
+                              "('gated_weights') of `emotion-bench fusion-pairs`; fold 0's never saw actors 1-6")
     ravdess.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
     ravdess.add_argument("--out", type=Path, default=Path("runs/fusion_ravdess"), metavar="DIR",
                          help="output folder (default runs/fusion_ravdess)")

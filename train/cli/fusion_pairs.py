@@ -15,11 +15,12 @@ from train.data.feature_cache import load_speech_cache
 from train.data.ferplus import load_ferplus
 from train.fusion.data import load_face_encoder
 from train.fusion.eval import daemon_weights
-from train.fusion.gate_fit import fit_gate
 from train.fusion.pairs import (
+    GATES,
     PAIR_METHODS,
     PAIR_METRICS,
     face_posteriors,
+    fit_gates,
     make_pairs,
     out_of_fold_speech,
     run_pairs,
@@ -43,15 +44,17 @@ def _run(args: argparse.Namespace) -> int:
         "fitted_on": "class-matched pairs: out-of-fold calibrated speech posteriors x FER+ PublicTest faces",
         "speech_cv": str(args.speech_cv), "speech_cache": str(cache.directory), "face_model": face.describe(),
         "faces_per_window": args.faces_per_window, "seed": args.seed, "command": " ".join(sys.argv)}
-    for result, gate in zip(results, gates, strict=True):
+    for result, fold_gates in zip(results, gates, strict=True):
         fold_dir = out / f"fold{result['fold']}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        save_gate(gate, fold_dir / "gate.json", {**provenance, "speech_actors": "every actor except fold "
-                                                 f"{result['fold']}'s test actors {result['test_actors']}"})
+        for name, gate in fold_gates.items():
+            save_gate(gate, fold_dir / GATES[name][0], {**provenance, "method": name, "speech_actors": "every "
+                      f"actor except fold {result['fold']}'s test actors {result['test_actors']}"})
     everyone = make_pairs(speech, np.flatnonzero(speech.fold_of_window >= 0), val_faces, val_labels,
                           args.faces_per_window, args.seed)
-    shipped = save_gate(fit_gate(everyone.posteriors, everyone.labels), out / "gate.json",
-                        {**provenance, "speech_actors": "all 24", "pairs": len(everyone.labels)})
+    shipped = [str(save_gate(gate, out / GATES[name][0], {**provenance, "method": name, "speech_actors": "all 24",
+                                                          "pairs": len(everyone.labels)}))
+               for name, gate in fit_gates(everyone).items()]
     rows: list[dict[str, Any]] = [{"fold": r["fold"], "method": m, **r["scores"][m]}
                                   for r in results for m in PAIR_METHODS]
     summary = summary_rows(results)
@@ -63,8 +66,8 @@ def _run(args: argparse.Namespace) -> int:
                       "PublicTest)")
     save_json(out / "results.json", {
         "benchmark": "fusion-pairs", **provenance, "decision_weights": daemon_weights(),
-        "speech_folds": speech.folds, "summary": summary, "folds": results, "gate": str(shipped)})
-    print(f"results.json, gate.json (all actors) and fold<k>/gate.json in {out}")
+        "speech_folds": speech.folds, "summary": summary, "folds": results, "gates": shipped})
+    print(f"results.json, {' and '.join(f for f, _ in GATES.values())} (all actors) and the same per fold<k>/ in {out}")
     return 0
 
 
@@ -77,7 +80,8 @@ def add_pairs_command(subparsers: Any) -> None:
                     "that fold's validation actors); faces are FER+ PublicTest (gate fitting) and PrivateTest (test) "
                     "images the face model was not trained on. Per fold: the reliability gate fitted on the other "
                     "folds' pairs, scored on the fold's pairs beside speech, face and decision fusion (accuracy, "
-                    "macro-F1, ECE); writes results.json, fold<k>/gate.json and gate.json (fitted on all actors).")
+                    "macro-F1, ECE); writes results.json, gate.json (with a class bias) and gate_weights.json "
+                    "(without), fitted on all actors, and the same per fold<k>/.")
     parser.add_argument("--speech-cv", type=Path, required=True, metavar="DIR",
                         help="the --out folder of `emotion-bench speech` with all four folds")
     parser.add_argument("--cache", type=Path, required=True, metavar="DIR",

@@ -44,16 +44,17 @@ def daemon_weights() -> dict[str, float]:
 
 
 def method_posteriors(speech: np.ndarray, face: np.ndarray, model: np.ndarray | None,
-                      weights: Mapping[str, float], gate: ReliabilityGate | None = None) -> dict[str, np.ndarray]:
-    """Per method, posteriors (n, 7) over ``EMOTIONS``; ``model`` left out when there is no head, ``gated``
-    (``edge.fusion.gate``) when there is no gate."""
+                      weights: Mapping[str, float],
+                      gates: Mapping[str, ReliabilityGate] | None = None) -> dict[str, np.ndarray]:
+    """Per method, posteriors (n, 7) over ``EMOTIONS``; ``model`` left out when there is no head; one method
+    per entry of ``gates`` (its name: a reliability gate of ``edge.fusion.gate``)."""
     both = {"speech": speech, "face": face}
     posteriors = {"speech": speech, "face": face, "decision": decision_fusion(both, weights),
                   "decision_confidence": decision_fusion(both, weights, by_confidence=True)}
     if model is not None:
         posteriors["model"] = model
-    if gate is not None:
-        posteriors["gated"] = gate.fuse(both)
+    for name, gate in (gates or {}).items():
+        posteriors[name] = gate.fuse(both)
     return posteriors
 
 
@@ -74,13 +75,14 @@ def key_face_pairs(aligned: AlignedWindows, speech_embedding: torch.Tensor,
 
 
 def aligned_posteriors(aligned: AlignedWindows, speech: Encoded, faces: Encoded, head: FusionHead | None,
-                       weights: Mapping[str, float], gate: ReliabilityGate | None = None) -> dict[str, np.ndarray]:
+                       weights: Mapping[str, float],
+                       gates: Mapping[str, ReliabilityGate] | None = None) -> dict[str, np.ndarray]:
     """Every method's posteriors on time-aligned windows, each window with its key face.
 
     ``speech`` is ``encode`` of the windows, ``faces`` ``encode`` of all of ``aligned.crops``.
     """
     fused = predict(head, key_face_pairs(aligned, speech[0], faces[0])) if head is not None else None
-    return method_posteriors(speech[1], faces[1][aligned.key_faces], fused, weights, gate)
+    return method_posteriors(speech[1], faces[1][aligned.key_faces], fused, weights, gates)
 
 
 def score_methods(posteriors: Mapping[str, np.ndarray], truth: np.ndarray,

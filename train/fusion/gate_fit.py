@@ -4,6 +4,8 @@ The 11 parameters (``a`` and ``c`` per modality, 7 class biases) minimise the me
 likelihood of the fused posterior plus a small L2 penalty on the biases, by L-BFGS from
 ``a = softplus^-1(1), c = 0, b = 0`` (plain decision fusion with equal weights): a convex-looking,
 tiny problem that needs no epochs, so nothing is chosen on the data the gate is then tested on.
+Without ``class_bias`` the biases stay 0 and only the 4 weight parameters are fitted: the gate then
+cannot learn the fitting data's class mix, only how far each modality is to be trusted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ _FLOOR = 1e-6
 BIAS_L2 = 1e-3
 
 
-def fit_gate(posteriors: dict[str, np.ndarray], labels: np.ndarray, iterations: int = 200) -> ReliabilityGate:
+def fit_gate(posteriors: dict[str, np.ndarray], labels: np.ndarray, iterations: int = 200,
+             class_bias: bool = True) -> ReliabilityGate:
     """The gate that best explains ``labels`` (EMOTIONS ids) from each modality's posteriors (n, 7)."""
     logs = {m: torch.log(torch.from_numpy(np.clip(posteriors[m], _FLOOR, 1.0))) for m in MODALITIES}
     confidence = {m: torch.from_numpy(confidence_weight(posteriors[m])) for m in MODALITIES}
@@ -26,8 +29,9 @@ def fit_gate(posteriors: dict[str, np.ndarray], labels: np.ndarray, iterations: 
     start = float(np.log(np.expm1(1.0)))
     base = torch.full((len(MODALITIES),), start, dtype=torch.float64, requires_grad=True)
     slope = torch.zeros(len(MODALITIES), dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(logs[MODALITIES[0]].shape[1], dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([base, slope, bias], max_iter=iterations, line_search_fn="strong_wolfe")
+    bias = torch.zeros(logs[MODALITIES[0]].shape[1], dtype=torch.float64, requires_grad=class_bias)
+    fitted = [base, slope, bias] if class_bias else [base, slope]
+    optimiser = torch.optim.LBFGS(fitted, max_iter=iterations, line_search_fn="strong_wolfe")
 
     def loss() -> torch.Tensor:
         optimiser.zero_grad()

@@ -8,9 +8,11 @@ actors), each face by the face model (trained on FER+ Training) on FER+ PublicTe
 or PrivateTest (test) images. For fold k the reliability gate (``edge.fusion.gate``) is fitted on
 pairs of the other folds' actors x PublicTest faces and tested on fold k's actors x PrivateTest
 faces, beside speech only, face only, decision fusion and confidence-weighted decision fusion
-(the daemon's weights); accuracy, macro-F1 and ECE (15 bins) per fold, then mean and std. A gate
-fitted on the pairs of all 24 actors (PublicTest faces) is written as the one to ship; each fold's
-own gate is kept too (fold 0's never saw actors 1-6, so it may be scored on actor 05's clips).
+(the daemon's weights); accuracy, macro-F1 and ECE (15 bins) per fold, then mean and std. Two gates
+are fitted (``GATES``): ``gated`` with its class bias, ``gated_weights`` without (only the modality
+weights: it cannot learn the pairs' class mix). Gates fitted on the pairs of all 24 actors (PublicTest
+faces) are written as the ones to ship; each fold's own are kept too (fold 0's never saw actors 1-6, so
+they may be scored on actor 05's clips).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from train.speech.confidence import calibrate_speech_model
 from train.speech.training import windows_of
 from train.trainer import predict
 
-PAIR_METHODS = ("speech", "face", "decision", "decision_confidence", "gated")
+GATES = {"gated": ("gate.json", True), "gated_weights": ("gate_weights.json", False)}
+"""Per gated method: its file name and whether it has a class bias (``fit_gate``'s ``class_bias``)."""
+PAIR_METHODS = ("speech", "face", "decision", "decision_confidence", *GATES)
 PAIR_METRICS = ("accuracy", "macro_f1", "ece")
 
 
@@ -107,23 +111,33 @@ def scores_of(posteriors: dict[str, np.ndarray], labels: np.ndarray) -> dict[str
     return results
 
 
+def gate_method(path: Path) -> str:
+    """The method name of a gate file: ``gated`` for gate.json, ``gated_weights`` for gate_weights.json."""
+    return "gated" + path.stem.removeprefix("gate") if path.stem.startswith("gate") else f"gated_{path.stem}"
+
+
+def fit_gates(pairs: Pairs) -> dict[str, ReliabilityGate]:
+    """Every gate of ``GATES`` fitted on ``pairs``."""
+    return {name: fit_gate(pairs.posteriors, pairs.labels, class_bias=bias) for name, (_, bias) in GATES.items()}
+
+
 def run_pairs(speech: OutOfFold, val_faces: np.ndarray, val_labels: np.ndarray, test_faces: np.ndarray,
               test_labels: np.ndarray, per_window: int,
-              seed: int) -> tuple[list[dict[str, Any]], list[ReliabilityGate]]:
-    """Per fold: the gate fitted on the other folds' pairs and every method's scores on the fold's test pairs."""
+              seed: int) -> tuple[list[dict[str, Any]], list[dict[str, ReliabilityGate]]]:
+    """Per fold: the gates fitted on the other folds' pairs and every method's scores on the fold's test pairs."""
     results, gates = [], []
     for fold in speech.folds:
         k = fold["fold"]
         inside = np.flatnonzero(speech.fold_of_window == k)
         outside = np.flatnonzero((speech.fold_of_window >= 0) & (speech.fold_of_window != k))
         fitting = make_pairs(speech, outside, val_faces, val_labels, per_window, seed + k)
-        gate = fit_gate(fitting.posteriors, fitting.labels)
+        fold_gates = fit_gates(fitting)
         test = make_pairs(speech, inside, test_faces, test_labels, per_window, seed + 100 + k)
         results.append({"fold": k, "test_actors": fold["test_actors"], "fitting_pairs": len(fitting.labels),
-                        "gate": gate.to_dict(), "scores": scores_of(method_posteriors(
-                            test.posteriors["speech"], test.posteriors["face"], None, daemon_weights(), gate),
-                            test.labels)})
-        gates.append(gate)
+                        "gates": {name: gate.to_dict() for name, gate in fold_gates.items()},
+                        "scores": scores_of(method_posteriors(test.posteriors["speech"], test.posteriors["face"],
+                                                              None, daemon_weights(), fold_gates), test.labels)})
+        gates.append(fold_gates)
     return results, gates
 
 
