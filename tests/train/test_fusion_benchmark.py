@@ -13,6 +13,7 @@ from tiny_encoders import face_encoder, speech_encoder
 
 from edge.errors import InputError
 from edge.features.keyfaces import medoid
+from edge.fusion.gate import ReliabilityGate, save_gate
 from edge.models import FACE_MODEL, SPEECH_MODEL
 from edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from edge.sidecar import file_sha256
@@ -222,7 +223,14 @@ def test_fusion_ravdess_scores_every_method_and_checks_the_encoders(
     assert bench_main(without_head) == 0
     unheaded = json.loads((tmp_path / "no_head" / "results.json").read_text())
     assert set(unheaded["methods"]) == {"speech", "face", "decision", "decision_confidence"}
-    assert unheaded["fusion_head"] is None
+    assert unheaded["fusion_head"] is None and unheaded["gates"] == {}
+    gate = save_gate(ReliabilityGate(base={"speech": 1.0, "face": -1.0}, slope={"speech": 0.0, "face": 0.0},
+                                     bias=(0.0,) * len(EMOTIONS)), tmp_path / "gate_weights.json", {})
+    assert bench_main([*without_head, "--gate", str(gate), "--gate-per-clip"]) == 0
+    gated = json.loads((tmp_path / "no_head" / "results.json").read_text())
+    assert set(gated["methods"]) == {"speech", "face", "decision", "decision_confidence", "gated_weights",
+                                     "gated_other_clips"}
+    assert gated["methods"]["gated_other_clips"]["clips"] == 14 and gated["gates"] == {"gated_weights": str(gate)}
 
 
 @pytest.mark.shared_data

@@ -10,7 +10,7 @@ import pytest
 from edge.fusion.decision import decision_fusion
 from edge.taxonomy import EMOTIONS
 from train.confidence import negative_log_likelihood
-from train.fusion.gate_fit import fit_gate
+from train.fusion.gate_fit import fit_gate, leave_one_group_out
 from train.fusion.pairs import OutOfFold, gate_method, run_pairs, summary_rows
 
 
@@ -43,6 +43,20 @@ def test_a_gate_without_class_bias_learns_the_weights_but_not_the_class_mix() ->
     assert max(abs(b) for b in biased.bias) > 0.5 and unbiased.bias == (0.0,) * len(EMOTIONS)
     weights = unbiased.weights(posteriors)
     assert weights["face"].mean() > 2 * weights["speech"].mean()
+
+
+def test_a_left_out_group_is_fused_by_a_gate_that_never_saw_its_labels() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, len(EMOTIONS), 600)
+    groups = np.repeat(np.arange(6), 100)
+    posteriors = {"face": _noisy(labels, 0.2, rng), "speech": _noisy(labels, 2.5, rng)}
+    fused = leave_one_group_out(posteriors, labels, groups)
+    relabelled = labels.copy()
+    relabelled[groups == 2] = rng.integers(0, len(EMOTIONS), 100)   # group 2's labels do not reach its gate
+    again = leave_one_group_out(posteriors, relabelled, groups)
+    assert np.array_equal(fused[groups == 2], again[groups == 2])
+    assert not np.allclose(fused[groups != 2], again[groups != 2])  # the other groups' gates did see them
+    assert (fused.argmax(1) == labels).mean() >= (posteriors["speech"].argmax(1) == labels).mean() - 0.01
 
 
 def test_gate_files_name_their_methods() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from edge.errors import InputError
+from edge.fusion.decision import MODALITIES
 from edge.fusion.gate import load_gate
 from edge.taxonomy import EMOTIONS
 from train.cli.fusion_train import add_head_options, head_settings
@@ -38,9 +39,12 @@ from train.fusion.eval import (
     scores_to_dict,
     window_rows,
 )
+from train.fusion.gate_fit import leave_one_group_out
 from train.fusion.pairs import gate_method
 from train.fusion.training import load_fusion_head
 from train.reports import print_table, save_json
+
+IN_DOMAIN_GATE = "gated_other_clips"
 
 
 def _ravdess(args: argparse.Namespace) -> int:
@@ -60,6 +64,9 @@ def _ravdess(args: argparse.Namespace) -> int:
     posteriors = aligned_posteriors(aligned, encode(speech, torch.from_numpy(aligned.windows)), faces, head, weights,
                                     gates)
     truth = to_emotion_ids(aligned.label_ids)
+    if args.gate_per_clip:
+        posteriors[IN_DOMAIN_GATE] = leave_one_group_out({m: posteriors[m] for m in MODALITIES}, truth,
+                                                         aligned.take_ids)
     scores = score_methods(posteriors, truth, aligned.take_ids)
     note = ONE_ACTOR_NOTE.format(n=len(actors), actors=actors, clips=len(cache.clips))
     rows = [{"method": method, **row} for method, row in method_rows(posteriors, scores, truth,
@@ -183,6 +190,10 @@ def add_fusion_commands(subparsers: Any) -> None:
     ravdess.add_argument("--gate", type=Path, action="append", default=[], metavar="FILE",
                          help="also score this reliability gate (repeatable): gate.json ('gated') or gate_weights.json "
                               "('gated_weights') of `emotion-bench fusion-pairs`; fold 0's never saw actors 1-6")
+    ravdess.add_argument("--gate-per-clip", action="store_true",
+                         help=f"also score '{IN_DOMAIN_GATE}': for each clip, a gate without class bias fitted on "
+                              "the other clips' windows (in-domain, same actor: what a deployment could fit on a "
+                              "few labelled clips of its own; not actor-independent)")
     ravdess.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default 1)")
     ravdess.add_argument("--out", type=Path, default=Path("runs/fusion_ravdess"), metavar="DIR",
                          help="output folder (default runs/fusion_ravdess)")

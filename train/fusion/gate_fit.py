@@ -46,3 +46,18 @@ def fit_gate(posteriors: dict[str, np.ndarray], labels: np.ndarray, iterations: 
     return ReliabilityGate(base=dict(zip(MODALITIES, fitted_base, strict=True)),
                            slope=dict(zip(MODALITIES, fitted_slope, strict=True)),
                            bias=tuple(bias.detach().tolist()))
+
+
+def leave_one_group_out(posteriors: dict[str, np.ndarray], labels: np.ndarray, groups: np.ndarray,
+                        class_bias: bool = False) -> np.ndarray:
+    """Each group's fused posteriors by a gate fitted on every other group (e.g. one clip left out at a time).
+
+    The gate of a group never sees that group's labels. Without ``class_bias`` (the default) it cannot
+    learn the other groups' class mix, which on a few clips is biased against the class left out.
+    """
+    fused = np.empty_like(posteriors[MODALITIES[0]], dtype=np.float64)
+    for group in np.unique(groups):
+        inside = groups == group
+        gate = fit_gate({m: p[~inside] for m, p in posteriors.items()}, labels[~inside], class_bias=class_bias)
+        fused[inside] = gate.fuse({m: p[inside] for m, p in posteriors.items()})
+    return fused
