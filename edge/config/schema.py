@@ -76,8 +76,9 @@ class PipelineConfig(Section):
         1.0, "Face and speech results captured at most this many seconds apart are fused for a track.", minimum=0.0
     )
     face_weight: float = setting(
-        1.0, "Weight of the face log-posterior in decision-level fusion (used whenever no fusion head fuses the "
-        "track: models.fusion unset, or a modality missing).", minimum=0.0,
+        1.0, "Weight of the face log-posterior in decision-level fusion with fixed weights (used when neither a "
+        "fusion head nor the reliability gate fuses the track: models.gated_fusion false, or models other than the "
+        "shipped ones without models.gate).", minimum=0.0,
     )
     speech_weight: float = setting(
         1.0, "Weight of the speech log-posterior in decision-level fusion (see face_weight).", minimum=0.0
@@ -157,11 +158,16 @@ class ModelsConfig(Section):
         example="/etc/emotion-edge/models/fusion_head.onnx", exists=True,
     )
     gate: Path | None = setting(
-        None, "Reliability gate for decision-level fusion (gate.json of `emotion-bench fusion-pairs`): each "
-        "modality's weight learned as a function of its confidence on the input, plus a class bias, fitted on "
-        "out-of-fold posteriors; replaces pipeline.face_weight, speech_weight and weight_by_confidence when both "
-        "modalities are present. Unset: the fixed weights.", example="/etc/emotion-edge/models/fusion_gate.json",
-        exists=True,
+        None, "Reliability gate for decision-level fusion (gate_weights.json or gate.json of `emotion-bench "
+        "fusion-pairs`): each modality's weight learned as a function of its confidence on the input (gate.json: "
+        "plus a class bias), fitted on out-of-fold posteriors; replaces pipeline.face_weight, speech_weight and "
+        "weight_by_confidence when both modalities are present. Unset: the shipped edge/models/fusion_gate.json "
+        "(fitted for the shipped models, no class bias) when speech and face are unset too; the fixed weights with "
+        "other models.", example="/etc/emotion-edge/models/fusion_gate.json", exists=True,
+    )
+    gated_fusion: bool = setting(
+        True, "Fuse with the reliability gate (models.gate, or the shipped one) when both modalities are present; "
+        "false: the fixed weights pipeline.face_weight and pipeline.speech_weight."
     )
     model_fusion: bool = setting(
         True, "Fuse a track's face and speech with the fusion head (models.fusion, or a shipped one) when both are "

@@ -19,7 +19,7 @@ from edge.detectors.yunet import YuNet
 from edge.detectors.yunet_opencv import OpenCvYuNet
 from edge.fusion.gate import ReliabilityGate, load_gate
 from edge.fusion.head import FusionHeadModel
-from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_head
+from edge.models import DETECTOR_MODEL, FACE_MODEL, SPEECH_MODEL, shipped_fusion_gate, shipped_fusion_head
 from edge.runtime.backend import Backend
 from edge.runtime.select import DEFAULT_MODELS, load_backend, load_encoder
 
@@ -67,12 +67,20 @@ def fusion_head(models: ModelsConfig, speech: Backend | None, face: Backend | No
     return FusionHeadModel(load_backend(path, models), speech=speech, face=face)
 
 
+def fusion_gate(models: ModelsConfig, speech: Backend | None, face: Backend | None) -> ReliabilityGate | None:
+    """The reliability gate: ``models.gate``, or the shipped one with the shipped models; none when
+    ``models.gated_fusion`` is false or only one modality comes in (the fixed weights then)."""
+    path = models.gate or shipped_fusion_gate(models.speech, models.face)
+    if not models.gated_fusion or path is None or speech is None or face is None:
+        return None
+    return load_gate(path)
+
+
 def load_models(config: Config, *, video: bool, audio: bool) -> Models:
     """The speech model (with ``audio``), the face model and detector (with ``video``) and the fusion head."""
     models = config.models
     face = load_encoder(models.face or FACE_MODEL, models) if video else None
     speech = load_encoder(models.speech or SPEECH_MODEL, models) if audio else None
     detector = create_detector(config.detector, models) if video else None
-    gate = load_gate(models.gate) if models.gate is not None and speech is not None and face is not None else None
     return Models(speech=speech, face=face, detector=detector, fusion_head=fusion_head(models, speech, face),
-                  gate=gate)
+                  gate=fusion_gate(models, speech, face))

@@ -29,9 +29,10 @@ from edge.app.cli import main
 from edge.config.loader import apply_overrides
 from edge.config.schema import Config, ModelsConfig
 from edge.events.envelope import json_schema
-from edge.models import FACE_MODEL, FUSION_MODEL, SPEECH_MODEL, shipped_fusion_head
+from edge.fusion.gate import load_gate
+from edge.models import FACE_MODEL, FUSION_GATE, FUSION_MODEL, SPEECH_MODEL, shipped_fusion_gate, shipped_fusion_head
+from edge.models.loading import fusion_gate, load_models
 from edge.models.loading import fusion_head as daemon_fusion_head
-from edge.models.loading import load_models
 from edge.offline.classify import Classifier
 from edge.runtime.select import load_backend
 from edge.taxonomy import EMOTIONS
@@ -238,6 +239,18 @@ def test_a_shipped_head_would_be_the_default_for_the_shipped_models_only(
     monkeypatch.setattr("edge.models.FUSION_MODEL", tiny["fusion"])
     assert shipped_fusion_head(None, None) == tiny["fusion"] == shipped_fusion_head(SPEECH_MODEL, FACE_MODEL)
     assert shipped_fusion_head(tiny["speech"], None) is None and shipped_fusion_head(None, tiny["face"]) is None
+
+
+def test_the_shipped_gate_fuses_the_shipped_models_when_both_modalities_come_in(tiny: dict[str, Path]) -> None:
+    speech, face = load_backend(SPEECH_MODEL), load_backend(FACE_MODEL)
+    shipped = fusion_gate(ModelsConfig(), speech, face)
+    assert shipped == load_gate(FUSION_GATE) and shipped is not None and set(shipped.bias) == {0.0}
+    assert shipped_fusion_gate(SPEECH_MODEL, None) == FUSION_GATE
+    assert fusion_gate(ModelsConfig(gated_fusion=False), speech, face) is None      # the fixed weights
+    assert fusion_gate(ModelsConfig(), None, face) is None and fusion_gate(ModelsConfig(), speech, None) is None
+    assert fusion_gate(ModelsConfig(speech=tiny["speech"]), load_backend(tiny["speech"]), face) is None
+    assert fusion_gate(ModelsConfig(speech=tiny["speech"], gate=FUSION_GATE), load_backend(tiny["speech"]),
+                       face) == shipped                                               # named: used with any model
 
 
 def test_devices_lists_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
