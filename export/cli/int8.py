@@ -41,9 +41,9 @@ def add_int8_command(subparsers: Any) -> argparse.ArgumentParser:
         description="Static INT8 quantization with ONNX Runtime. --form tensorrt (default): symmetric int8 "
                     "activations and per-channel weights, zero-point 0, Q/DQ on the inputs of Conv and Gemm only, "
                     "written to <name>.int8.onnx. --form cpu: uint8 activations, int8 per-channel weights, Q/DQ on "
-                    "the outputs too, which ONNX Runtime's CPU kernels fuse, written to <name>.int8-cpu.onnx. "
-                    "Prints FP32/INT8 agreement on the calibration set (the held-out comparison is "
-                    "`emotion-export int8-report`).")
+                    "the outputs and around ReLU and max pooling too, which ONNX Runtime's CPU kernels fuse, "
+                    "written to <name>.int8-cpu.onnx. Prints FP32/INT8 agreement on the calibration set (the "
+                    "held-out comparison is `emotion-export int8-report`).")
     parser.add_argument("model", type=Path, help="FP32 ONNX model with its sidecar, e.g. edge/models/face_stn_cnn.onnx")
     parser.add_argument("--calibration", type=Path, required=True, metavar="DIR",
                         help="calibration set from `emotion-export calibrate`")

@@ -137,6 +137,14 @@ def test_the_cpu_form_is_uint8_activations_that_onnxruntime_fuses_into_integer_k
     onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     fused = {node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
     assert "QLinearConv" in fused                           # the convs run on integers, not dequantized floats
+    only_weighted = quantize_qdq(speech["fp32"], speech["calibration"], tmp_path / "weighted.onnx",
+                                 QuantizeSettings(form="cpu", op_types=("Conv", "Gemm")))
+    options.optimized_model_filepath = str(tmp_path / "weighted_optimized.onnx")
+    onnxruntime.InferenceSession(str(only_weighted), options, providers=["CPUExecutionProvider"])
+    relus = {name: [n.op_type for n in onnx.load(str(tmp_path / name)).graph.node].count("Relu")
+             for name in ("optimized.onnx", "weighted_optimized.onnx")}
+    # with Q/DQ around ReLU and max pooling too, ONNX Runtime folds every ReLU after a quantized conv into it
+    assert relus["optimized.onnx"] < relus["weighted_optimized.onnx"]
     options.optimized_model_filepath = str(tmp_path / "tensorrt_form.onnx")
     onnxruntime.InferenceSession(str(speech["int8"]), options, providers=["CPUExecutionProvider"])
     assert "QLinearConv" not in {node.op_type for node in onnx.load(str(tmp_path / "tensorrt_form.onnx")).graph.node}
