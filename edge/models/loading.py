@@ -1,4 +1,4 @@
-"""Loading what the configuration names: the models on their backend, the fusion head, the face detector.
+"""Loading what the configuration names: the models on their backend, the fusion gate or head, the face detector.
 
 The daemon and ``emotion-edge classify`` both assemble their models here, from the same
 ``Config``, so a setting (backend, providers, detector, fusion head) means the same in both.
@@ -77,7 +77,7 @@ def fusion_gate(models: ModelsConfig, speech: Backend | None, face: Backend | No
 
 
 def load_models(config: Config, *, video: bool, audio: bool) -> Models:
-    """The speech model (with ``audio``), the face model and detector (with ``video``) and the fusion head."""
+    """The speech model (with ``audio``), the face model and detector (with ``video``), the gate and the head."""
     models = config.models
     face = load_encoder(models.face or FACE_MODEL, models) if video else None
     speech = load_encoder(models.speech or SPEECH_MODEL, models) if audio else None
